@@ -1,0 +1,1 @@
+"""elr_tf: Early-Learning Regularization (ELR, ELR+) for Keras/TensorFlow."""
