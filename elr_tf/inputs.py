@@ -1,0 +1,139 @@
+"""Training inputs that carry each example's stable sample id.
+
+ELR keeps one target row per training example, so every training batch must
+say which examples it holds. Two input forms are accepted by `ELRModel`:
+
+- tuple form: `((images, index), labels)`;
+- dict form: `({"inputs": images, "index": index}, labels)`, needed when the
+  backbone itself takes several inputs (then `"inputs"` holds them).
+
+`index` is an int tensor `[batch]` of ids in `[0, num_examples)`: the
+example's position in the raw training set. It must not change between epochs,
+so assign it *before* shuffling. Evaluation and prediction take plain inputs.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+INPUTS_KEY = "inputs"
+INDEX_KEY = "index"
+
+
+def split_index(x, required=True):
+    """Splits model inputs into `(inputs, index)`.
+
+    Args:
+        x: the `x` part of a batch, in tuple or dict form (see module doc),
+            or plain inputs.
+        required: raise when no index is present.
+
+    Returns:
+        `(inputs, index)`; `index` is None for plain inputs when not required.
+    """
+    if isinstance(x, dict) and INDEX_KEY in x:
+        if INPUTS_KEY not in x:
+            raise ValueError(
+                f"Indexed dict inputs need the keys {INPUTS_KEY!r} and "
+                f"{INDEX_KEY!r}. Received keys: {sorted(x)}"
+            )
+        return x[INPUTS_KEY], x[INDEX_KEY]
+    if isinstance(x, (tuple, list)) and len(x) == 2 and _looks_like_index(x[1]):
+        return x[0], x[1]
+    if required:
+        raise ValueError(
+            "ELRModel training batches must carry the sample id of each "
+            "example: `((inputs, index), labels)` or "
+            f"`({{'{INPUTS_KEY}': inputs, '{INDEX_KEY}': index}}, labels)`; "
+            "`elr_tf.with_index(x, y)` builds them. Received `x` of type "
+            f"{type(x).__name__} with structure {_describe(x)}"
+        )
+    return x, None
+
+
+def _looks_like_index(value):
+    # An id vector has rank 1; images and feature batches have rank >= 2.
+    # (The dtype is not checked here: Keras casts a model's call inputs to
+    # float, so inside `call` the ids may arrive as floats. `check_index`
+    # checks the dtype where the original batch is seen.)
+    shape = getattr(value, "shape", None)
+    return shape is not None and len(shape) == 1
+
+
+def check_index(index):
+    """Raises ValueError unless `index` is an integer tensor of rank 1."""
+    dtype = tf.as_dtype(index.dtype)
+    if not dtype.is_integer or len(index.shape) != 1:
+        raise ValueError(
+            "`index` (sample ids) must be an integer tensor of shape [batch]. "
+            f"Received: dtype={dtype.name}, shape={list(index.shape)}"
+        )
+    return index
+
+
+def _describe(x):
+    return tf.nest.map_structure(
+        lambda t: f"{getattr(t, 'dtype', type(t).__name__)}{list(getattr(t, 'shape', []))}",
+        x,
+    )
+
+
+def with_index(x, y=None, *, batch_size=32, shuffle=True, seed=None):
+    """Makes a `tf.data.Dataset` of `((x, index), y)` batches.
+
+    Args:
+        x: NumPy array / tensor of inputs (then `y` holds the labels), or an
+            **unbatched, unshuffled** `tf.data.Dataset` of `(x, y)` elements.
+            An element's id is its position in `x` (or in the dataset's
+            order), so the order must be the same each time it is read.
+        y: labels when `x` is an array; must be None for a dataset.
+        batch_size: batch size of the result.
+        shuffle: reshuffle (with a full buffer) every epoch, after the ids
+            are attached, so ids stay stable.
+        seed: shuffle seed.
+
+    Returns:
+        A dataset yielding `((x, index), y)`, `index` int64.
+
+    Example:
+
+    >>> ds = with_index(np.zeros((5, 3)), np.arange(5) % 2, batch_size=2)
+    >>> (xb, idx), yb = next(iter(ds))
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(
+            f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}"
+        )
+    if isinstance(x, tf.data.Dataset):
+        if y is not None:
+            raise ValueError(
+                "`y` must be None when `x` is a tf.data.Dataset of (x, y) "
+                f"elements. Received: y of type {type(y).__name__}"
+            )
+        spec = x.element_spec
+        if not (isinstance(spec, tuple) and len(spec) == 2):
+            raise ValueError(
+                "`x` must be a dataset of `(x, y)` elements. Received "
+                f"element_spec={spec}"
+            )
+        size = int(x.cardinality())
+        dataset = x.enumerate().map(
+            lambda i, xy: ((xy[0], i), xy[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    else:
+        if y is None:
+            raise ValueError("`y` is required when `x` is an array. Received: y=None")
+        x = np.asarray(x) if not tf.is_tensor(x) else x
+        y = np.asarray(y) if not tf.is_tensor(y) else y
+        if len(x) != len(y):
+            raise ValueError(
+                "`x` and `y` must have the same length. Received: "
+                f"len(x)={len(x)}, len(y)={len(y)}"
+            )
+        size = len(x)
+        index = np.arange(size, dtype=np.int64)
+        dataset = tf.data.Dataset.from_tensor_slices(((x, index), y))
+    if shuffle:
+        buffer = size if size > 0 else 10_000
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,179 @@
+"""The per-example target table of ELR, updated by sample id."""
+
+import keras
+import tensorflow as tf
+
+from elr_tf import losses
+
+
+@keras.saving.register_keras_serializable(package="elr_tf")
+class TargetTable(keras.layers.Layer):
+    """A `[num_examples, num_classes]` table of temporally ensembled targets.
+
+    Row `i` holds the running average of the network's (clipped, renormalised)
+    predictions for the training example whose stable id is `i`
+    (ELR-SPEC §1, step 3). The table is a non-trainable float32 weight, so it
+    is saved by `model.save()`, `save_weights()`, `BackupAndRestore` and
+    `tf.train.Checkpoint` together with the network, and it is created in the
+    distribution strategy's scope when the model is.
+
+    Distributed training: under `MirroredStrategy` (and
+    `MultiWorkerMirroredStrategy`) every replica sees a different slice of the
+    batch. A scatter by local ids alone would either update one replica's copy
+    only (aggregation `NONE`) or keep only the first replica's rows
+    (`ONLY_FIRST_REPLICA`) — both silently wrong. `update` therefore
+    all-gathers the ids and estimates of every replica first, so each step
+    writes the same rows for the whole global batch; the variable's
+    `ONLY_FIRST_REPLICA` aggregation then writes that one (identical) update
+    to every copy.
+
+    Args:
+        num_examples: number of rows; ids must lie in `[0, num_examples)`.
+        num_classes: number of columns.
+        beta: temporal-ensembling momentum in `[0, 1)`.
+        validate_ids: check ids at run time (raises `InvalidArgumentError`
+            naming the bad id). XLA drops run-time checks, so under
+            `jit_compile=True` ids are not checked inside the step.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+
+    >>> table = TargetTable(num_examples=4, num_classes=2, beta=0.5)
+    >>> rows = table.update(tf.constant([1, 3]), tf.constant([[1., 0.], [0., 1.]]))
+    >>> rows.numpy()
+    array([[0.5, 0. ],
+           [0. , 0.5]], dtype=float32)
+
+    References:
+        Liu et al., "Early-Learning Regularization Prevents Memorization of
+        Noisy Labels", NeurIPS 2020, eq. (9).
+    """
+
+    def __init__(
+        self, num_examples, num_classes, beta=0.7, validate_ids=True, **kwargs
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(num_examples, int) or num_examples < 1:
+            raise ValueError(
+                "`num_examples` must be a positive integer. "
+                f"Received: num_examples={num_examples!r}"
+            )
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(
+                "`num_classes` must be an integer >= 2. "
+                f"Received: num_classes={num_classes!r}"
+            )
+        if not 0.0 <= float(beta) < 1.0:
+            raise ValueError(f"`beta` must be in [0, 1). Received: beta={beta!r}")
+        self.num_examples = num_examples
+        self.num_classes = num_classes
+        self.beta = float(beta)
+        self.validate_ids = validate_ids
+        self.table = self.add_weight(
+            shape=(num_examples, num_classes),
+            initializer="zeros",
+            dtype="float32",
+            trainable=False,
+            autocast=False,
+            aggregation="only_first_replica",
+            name="targets",
+        )
+        self.built = True
+
+    def _variable(self):
+        # The backend `tf.Variable` (a `MirroredVariable` under a strategy):
+        # `tf.gather` and `scatter_update` on it touch only the batch's rows,
+        # never the whole (possibly huge) table.
+        return self.table.value
+
+    def _check_ids(self, ids):
+        if not self.validate_ids:
+            return ids
+        with tf.control_dependencies(
+            [
+                tf.debugging.assert_non_negative(
+                    ids, message="`index` (sample id) must be >= 0"
+                ),
+                tf.debugging.assert_less(
+                    ids,
+                    tf.cast(self.num_examples, ids.dtype),
+                    message=(
+                        "`index` (sample id) must be < num_examples="
+                        f"{self.num_examples}"
+                    ),
+                ),
+            ]
+        ):
+            return tf.identity(ids)
+
+    def read(self, ids):
+        """Returns the rows `T[ids]` as a float32 tensor."""
+        ids = self._check_ids(tf.cast(tf.reshape(ids, [-1]), tf.int64))
+        return tf.gather(self._variable(), ids)
+
+    def update(self, ids, estimates):
+        """Ensembles `estimates` into rows `ids` and returns the new rows.
+
+        Must run inside the training step (replica context under a strategy).
+
+        Args:
+            ids: int `[batch]` stable sample ids of this replica's examples.
+            estimates: float32 `[batch, num_classes]`, typically
+                `losses.target_estimate(probs)`.
+
+        Returns:
+            The updated rows for `ids` (this replica's examples), ordered like
+            `ids`. They are computed from the rows read before the write, so
+            they are exactly what the table now holds for these ids.
+        """
+        ids = self._check_ids(tf.cast(tf.reshape(ids, [-1]), tf.int64))
+        estimates = tf.stop_gradient(tf.cast(estimates, tf.float32))
+        variable = self._variable()
+        new_rows = losses.ensemble_targets(
+            tf.gather(variable, ids), estimates, self.beta
+        )
+        all_ids, all_rows = ids, new_rows
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            all_ids, all_rows = _gather_from_replicas(context, ids, new_rows)
+        with tf.control_dependencies([new_rows]):
+            variable.scatter_update(tf.IndexedSlices(all_rows, all_ids))
+        return new_rows
+
+    def call(self, ids):
+        return self.read(ids)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_examples=self.num_examples,
+            num_classes=self.num_classes,
+            beta=self.beta,
+            validate_ids=self.validate_ids,
+        )
+        return config
+
+
+def _gather_from_replicas(context, ids, rows):
+    """All-gathers `(ids, rows)` of every replica, whatever their batch sizes.
+
+    Collective gathers need equal shapes, but the last batch of an epoch
+    splits unevenly (or leaves a replica empty). Each replica pads to the
+    largest local batch; padded slots are then rewritten as copies of the
+    first real `(id, row)` pair, so the scatter writes that row twice with the
+    same value and no stray row is touched.
+    """
+    size = tf.shape(ids)[0]
+    sizes = context.all_gather(size[None], axis=0)
+    longest = tf.reduce_max(sizes)
+    pad = longest - size
+    ids = tf.pad(ids, [[0, pad]])
+    rows = tf.pad(rows, [[0, pad], [0, 0]])
+    all_ids = context.all_gather(ids, axis=0)
+    all_rows = context.all_gather(rows, axis=0)
+    # Slot j of replica r holds a real example iff j < sizes[r].
+    all_valid = tf.reshape(tf.range(longest)[None, :] < sizes[:, None], [-1])
+    first = tf.argmax(tf.cast(all_valid, tf.int32), output_type=tf.int32)
+    all_ids = tf.where(all_valid, all_ids, all_ids[first])
+    all_rows = tf.where(all_valid[:, None], all_rows, all_rows[first][None, :])
+    return all_ids, all_rows
