@@ -99,9 +99,7 @@ class ELRModel(keras.Model):
         Regularization Prevents Memorization of Noisy Labels", NeurIPS 2020.
     """
 
-    def __init__(
-        self, backbone, num_examples, num_classes, beta=0.7, lam=3.0, **kwargs
-    ):
+    def __init__(self, backbone, num_examples, num_classes, beta=0.7, lam=3.0, **kwargs):
         super().__init__(**kwargs)
         validate_hyperparameters(beta, lam)
         check_output_width(output_width(backbone), num_classes)
@@ -110,9 +108,7 @@ class ELRModel(keras.Model):
         self.num_classes = num_classes
         self.beta = float(beta)
         self.lam = float(lam)
-        self.targets = TargetTable(
-            num_examples, num_classes, beta=beta, name="target_table"
-        )
+        self.targets = TargetTable(num_examples, num_classes, beta=beta, name="target_table")
         self.ce_tracker = keras.metrics.Mean(name="ce")
         self.elr_tracker = keras.metrics.Mean(name="elr")
         if backbone.built:

@@ -112,8 +112,7 @@ def with_index(x, y=None, *, batch_size=32, shuffle=True, seed=None):
         spec = x.element_spec
         if not (isinstance(spec, tuple) and len(spec) == 2):
             raise ValueError(
-                "`x` must be a dataset of `(x, y)` elements. Received "
-                f"element_spec={spec}"
+                f"`x` must be a dataset of `(x, y)` elements. Received element_spec={spec}"
             )
         size = int(x.cardinality())
         dataset = x.enumerate().map(
@@ -127,8 +126,7 @@ def with_index(x, y=None, *, batch_size=32, shuffle=True, seed=None):
         y = np.asarray(y) if not tf.is_tensor(y) else y
         if len(x) != len(y):
             raise ValueError(
-                "`x` and `y` must have the same length. Received: "
-                f"len(x)={len(x)}, len(y)={len(y)}"
+                f"`x` and `y` must have the same length. Received: len(x)={len(x)}, len(y)={len(y)}"
             )
         size = len(x)
         index = np.arange(size, dtype=np.int64)

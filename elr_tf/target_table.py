@@ -49,9 +49,7 @@ class TargetTable(keras.layers.Layer):
         Noisy Labels", NeurIPS 2020, eq. (9).
     """
 
-    def __init__(
-        self, num_examples, num_classes, beta=0.7, validate_ids=True, **kwargs
-    ):
+    def __init__(self, num_examples, num_classes, beta=0.7, validate_ids=True, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(num_examples, int) or num_examples < 1:
             raise ValueError(
@@ -60,8 +58,7 @@ class TargetTable(keras.layers.Layer):
             )
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(
-                "`num_classes` must be an integer >= 2. "
-                f"Received: num_classes={num_classes!r}"
+                f"`num_classes` must be an integer >= 2. Received: num_classes={num_classes!r}"
             )
         if not 0.0 <= float(beta) < 1.0:
             raise ValueError(f"`beta` must be in [0, 1). Received: beta={beta!r}")
@@ -91,16 +88,11 @@ class TargetTable(keras.layers.Layer):
             return ids
         with tf.control_dependencies(
             [
-                tf.debugging.assert_non_negative(
-                    ids, message="`index` (sample id) must be >= 0"
-                ),
+                tf.debugging.assert_non_negative(ids, message="`index` (sample id) must be >= 0"),
                 tf.debugging.assert_less(
                     ids,
                     tf.cast(self.num_examples, ids.dtype),
-                    message=(
-                        "`index` (sample id) must be < num_examples="
-                        f"{self.num_examples}"
-                    ),
+                    message=(f"`index` (sample id) must be < num_examples={self.num_examples}"),
                 ),
             ]
         ):
@@ -129,9 +121,7 @@ class TargetTable(keras.layers.Layer):
         ids = self._check_ids(tf.cast(tf.reshape(ids, [-1]), tf.int64))
         estimates = tf.stop_gradient(tf.cast(estimates, tf.float32))
         variable = self._variable()
-        new_rows = losses.ensemble_targets(
-            tf.gather(variable, ids), estimates, self.beta
-        )
+        new_rows = losses.ensemble_targets(tf.gather(variable, ids), estimates, self.beta)
         all_ids, all_rows = ids, new_rows
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:

@@ -55,9 +55,7 @@ def mirrored(logical_cpus):
 
     def make(num_replicas=2):
         if num_replicas not in _STRATEGIES:
-            _STRATEGIES[num_replicas] = tf.distribute.MirroredStrategy(
-                logical_cpus[:num_replicas]
-            )
+            _STRATEGIES[num_replicas] = tf.distribute.MirroredStrategy(logical_cpus[:num_replicas])
         return _STRATEGIES[num_replicas]
 
     return make

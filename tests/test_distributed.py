@@ -36,8 +36,11 @@ def _train(strategy, epochs=3, lam=3.0, num_examples=NUM_EXAMPLES, batch=BATCH):
             ]
         )
         model = elr_tf.ELRModel(
-            backbone, num_examples=num_examples, num_classes=NUM_CLASSES,
-            beta=0.7, lam=lam,
+            backbone,
+            num_examples=num_examples,
+            num_classes=NUM_CLASSES,
+            beta=0.7,
+            lam=lam,
         )
         model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     # A fixed permutation stands in for shuffling, identical in both runs.
@@ -112,15 +115,14 @@ def test_local_scatter_alone_would_be_wrong(mirrored, aggregation):
     @tf.function
     def step(ids):
         def replica_fn(local_ids):
-            var.scatter_update(
-                tf.IndexedSlices(tf.ones([tf.size(local_ids), 1]), local_ids)
-            )
+            var.scatter_update(tf.IndexedSlices(tf.ones([tf.size(local_ids), 1]), local_ids))
 
         strategy.run(replica_fn, args=(ids,))
 
     ids = strategy.experimental_distribute_values_from_function(
-        lambda ctx: tf.constant([2 * ctx.replica_id_in_sync_group,
-                                 2 * ctx.replica_id_in_sync_group + 1], tf.int64)
+        lambda ctx: tf.constant(
+            [2 * ctx.replica_id_in_sync_group, 2 * ctx.replica_id_in_sync_group + 1], tf.int64
+        )
     )
     step(ids)
     copies = [v.numpy().ravel() for v in var.values]

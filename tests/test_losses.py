@@ -26,9 +26,7 @@ def test_target_estimate_renormalises_and_stops_gradient():
 
 
 def test_ensemble_targets_hand_values():
-    new = losses.ensemble_targets(
-        tf.constant([[0.5, 0.5]]), tf.constant([[1.0, 0.0]]), 0.7
-    )
+    new = losses.ensemble_targets(tf.constant([[0.5, 0.5]]), tf.constant([[1.0, 0.0]]), 0.7)
     np.testing.assert_allclose(new.numpy(), [[0.65, 0.35]], rtol=1e-6)
 
 
@@ -49,25 +47,19 @@ def test_elr_regularizer_hand_value():
 def test_elr_loss_hand_value_one_step_from_zero_table():
     logits = tf.constant([[0.0, math.log(3)]])
     probs = losses.clipped_softmax(logits)
-    targets = losses.ensemble_targets(
-        tf.zeros([1, 2]), losses.target_estimate(probs), beta=0.7
-    )
+    targets = losses.ensemble_targets(tf.zeros([1, 2]), losses.target_estimate(probs), beta=0.7)
     np.testing.assert_allclose(targets.numpy(), [[0.075, 0.225]], rtol=1e-5)
     total, ce, reg = losses.elr_loss(tf.constant([0]), logits, targets, lam=3.0)
     np.testing.assert_allclose(ce.numpy(), math.log(4), rtol=1e-6)
     np.testing.assert_allclose(reg.numpy(), math.log(0.8125), rtol=1e-5)
-    np.testing.assert_allclose(
-        total.numpy(), math.log(4) + 3 * math.log(0.8125), rtol=1e-5
-    )
+    np.testing.assert_allclose(total.numpy(), math.log(4) + 3 * math.log(0.8125), rtol=1e-5)
 
 
 def test_elr_gradient_flows_through_probs_only():
     logits = tf.Variable([[0.3, -0.2, 1.0]])
     targets = tf.Variable([[0.2, 0.3, 0.5]])
     with tf.GradientTape(persistent=True) as tape:
-        reg = tf.reduce_mean(
-            losses.elr_regularizer(targets, losses.clipped_softmax(logits))
-        )
+        reg = tf.reduce_mean(losses.elr_regularizer(targets, losses.clipped_softmax(logits)))
     assert tape.gradient(reg, targets) is None
     grad = tape.gradient(reg, logits)
     assert grad is not None and np.all(np.isfinite(grad.numpy()))

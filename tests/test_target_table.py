@@ -1,0 +1,69 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from elr_tf.target_table import TargetTable
+
+
+def test_update_hand_values_and_untouched_rows():
+    table = TargetTable(num_examples=4, num_classes=2, beta=0.5)
+    rows = table.update(tf.constant([1, 3]), tf.constant([[1.0, 0.0], [0.0, 1.0]]))
+    np.testing.assert_allclose(rows.numpy(), [[0.5, 0.0], [0.0, 0.5]])
+    rows = table.update(tf.constant([3]), tf.constant([[1.0, 0.0]]))
+    np.testing.assert_allclose(rows.numpy(), [[0.5, 0.25]])
+    np.testing.assert_allclose(table.table.numpy(), [[0, 0], [0.5, 0], [0, 0], [0.5, 0.25]])
+
+
+def test_update_inside_tf_function_reads_before_writing():
+    table = TargetTable(num_examples=3, num_classes=2, beta=0.7)
+
+    @tf.function(jit_compile=True)
+    def step(ids, est):
+        return table.update(ids, est)
+
+    first = step(tf.constant([2]), tf.constant([[0.2, 0.8]]))
+    second = step(tf.constant([2]), tf.constant([[0.2, 0.8]]))
+    np.testing.assert_allclose(first.numpy(), [[0.06, 0.24]], rtol=1e-6)
+    np.testing.assert_allclose(second.numpy(), [[0.102, 0.408]], rtol=1e-6)
+    np.testing.assert_allclose(table.read([2]).numpy(), second.numpy())
+
+
+def test_table_is_float32_non_trainable_weight_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        table = TargetTable(num_examples=5, num_classes=3)
+        assert table.table.dtype == "float32"
+        assert table.trainable_weights == []
+        assert len(table.non_trainable_weights) == 1
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("bad_id", [-1, 4])
+def test_out_of_range_ids_raise_naming_index(bad_id):
+    table = TargetTable(num_examples=4, num_classes=2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="index"):
+        table.update(tf.constant([0, bad_id]), tf.ones([2, 2]) / 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_examples=0, num_classes=2), "num_examples"),
+        (dict(num_examples=3.5, num_classes=2), "num_examples"),
+        (dict(num_examples=3, num_classes=1), "num_classes"),
+        (dict(num_examples=3, num_classes=2, beta=1.0), "beta"),
+        (dict(num_examples=3, num_classes=2, beta=-0.1), "beta"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TargetTable(**kwargs)
+
+
+def test_get_config_round_trip():
+    table = TargetTable(num_examples=7, num_classes=3, beta=0.9, name="t")
+    clone = TargetTable.from_config(table.get_config())
+    assert (clone.num_examples, clone.num_classes, clone.beta) == (7, 3, 0.9)
+    assert clone.table.shape == (7, 3)
