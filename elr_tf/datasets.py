@@ -84,7 +84,7 @@ _CIFAR_N_DEFAULT = {"cifar10_n": "worst", "cifar100_n": "noisy100"}
 # WebVision values are those of the ELR reference code; Fashion-MNIST values
 # were computed on its 60,000 training images.
 _CIFAR10_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
-_CIFAR100_STATS = ((0.507, 0.487, 0.441), (0.267, 0.256, 0.276))
+_CIFAR100_STATS = ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761))
 _NORMALIZATION = {
     "fashion_mnist": ((0.2860,), (0.3530,)),
     "cifar10": _CIFAR10_STATS,
@@ -179,8 +179,7 @@ class ExampleSet:
             paths = np.asarray(paths, dtype=object)
             if paths.ndim != 1 or len(paths) != n:
                 raise ValueError(
-                    f"`paths` must be a 1-D list of {n} file paths. Received "
-                    f"shape={paths.shape}"
+                    f"`paths` must be a 1-D list of {n} file paths. Received shape={paths.shape}"
                 )
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "labels", labels)
@@ -208,9 +207,7 @@ class ExampleSet:
         """
         labels = _int_vector(labels, "labels", len(self))
         if labels.size and labels.min() < 0:
-            raise ValueError(
-                f"`labels` must be non-negative. Received: min={labels.min()}"
-            )
+            raise ValueError(f"`labels` must be non-negative. Received: min={labels.min()}")
         return dataclasses.replace(self, labels=labels)
 
     def _take(self, positions):
@@ -218,9 +215,7 @@ class ExampleSet:
         return ExampleSet(
             ids=self.ids[positions],
             labels=self.labels[positions],
-            true_labels=None
-            if self.true_labels is None
-            else self.true_labels[positions],
+            true_labels=None if self.true_labels is None else self.true_labels[positions],
             images=None if self.images is None else self.images[positions],
             paths=None if self.paths is None else self.paths[positions],
         )
@@ -301,8 +296,7 @@ class NoisyData:
             )
         if not np.issubdtype(table.dtype, np.integer):
             raise ValueError(
-                "`labels_by_id` must have an integer dtype. Received: "
-                f"dtype={table.dtype}"
+                f"`labels_by_id` must have an integer dtype. Received: dtype={table.dtype}"
             )
         replaced = {}
         for field in ("train", "val") if self.val_from_train else ("train",):
@@ -352,20 +346,25 @@ def load_dataset(
 
     - Clothing1M: `noisy_label_kv.txt`, `clean_label_kv.txt` (lines
       `images/0/xx/yyy.jpg <label>`), `noisy_train_key_list.txt`,
-      `clean_val_key_list.txt`, `clean_test_key_list.txt` (one relative path
-      per line); images at `data_dir/<key>`. Train ids are line positions in
-      `noisy_train_key_list.txt`; `true_labels` holds the clean label where
-      `clean_label_kv.txt` has one and -1 elsewhere (None if it has none).
-    - mini-WebVision: `info/train_filelist_google.txt` (lines
-      `google/q0001/xxx.jpg <label>`), `info/val_filelist.txt` (lines
-      `xxx.jpg <label>`, read from `val_images_256/`, or
-      `val_images_256/xxx.jpg <label>`); only labels < 50 are kept and ids
-      are positions among the kept lines. Optional ILSVRC12 validation:
-      `info/imagenet_val_filelist.txt` with lines
-      `imagenet/val/ILSVRC2012_val_00000001.JPEG <label>` (paths relative to
-      `data_dir`, labels in WebVision's class order, which is ILSVRC12's);
-      when present it becomes `extra_tests["ilsvrc12"]`. `test` is the
-      WebVision validation set again.
+      `clean_val_key_list.txt`, `clean_test_key_list.txt` (one key per
+      line), in `data_dir` or `data_dir/annotations/`. Images at
+      `data_dir/<key>`, or at `data_dir/<key without "images/">` when
+      `data_dir/images/` does not exist (the layout the ELR reference loader
+      reads). Train ids are line positions in `noisy_train_key_list.txt`;
+      `true_labels` holds the clean label where `clean_label_kv.txt` has
+      one and -1 elsewhere (None when it has none).
+    - mini-WebVision (the ELR reference layout): `info/train_filelist_google.txt`
+      (lines `google/q0001/xxx.jpg <label>`, images at `data_dir/<path>`),
+      `info/val_filelist.txt` (lines `xxx.jpg <label>`, images in
+      `val_images_256/`; a leading `val_images_256/` is also accepted). Only
+      labels < 50 are kept; ids are positions among the kept lines. The
+      optional ILSVRC12 validation list `imagenet/imagenet_val.txt` (lines
+      `ILSVRC2012_val_00000001.JPEG <label>`, images in `imagenet/val/`,
+      labels in WebVision's class order, which is ILSVRC12's) becomes
+      `extra_tests["ilsvrc12"]`. `test` is the WebVision validation set.
+      WebVision's resized release stores images with a shorter side of 256,
+      so the resize to `resize_size` leaves them as they are (the reference
+      code crops them directly); ILSVRC12 images are resized.
 
     Args:
         name: one of `DATASET_NAMES`.
@@ -398,25 +397,20 @@ def load_dataset(
         FileNotFoundError: when the data is not present, with instructions.
     """
     if name not in DATASET_NAMES:
-        raise ValueError(
-            f"`name` must be one of {DATASET_NAMES}. Received: name={name!r}"
-        )
+        raise ValueError(f"`name` must be one of {DATASET_NAMES}. Received: name={name!r}")
     if num_train is not None and (not _is_int(num_train) or num_train < 1):
         raise ValueError(
-            "`num_train` must be None or a positive int. Received: "
-            f"num_train={num_train!r}"
+            f"`num_train` must be None or a positive int. Received: num_train={num_train!r}"
         )
     if isinstance(val_fraction, bool) or not (
         isinstance(val_fraction, (int, float)) and 0 <= val_fraction < 1
     ):
         raise ValueError(
-            "`val_fraction` must be a number in [0, 1). Received: "
-            f"val_fraction={val_fraction!r}"
+            f"`val_fraction` must be a number in [0, 1). Received: val_fraction={val_fraction!r}"
         )
     if not _is_int(split_seed) or split_seed < 0:
         raise ValueError(
-            "`split_seed` must be a non-negative int. Received: "
-            f"split_seed={split_seed!r}"
+            f"`split_seed` must be a non-negative int. Received: split_seed={split_seed!r}"
         )
     if cifar_n_label is not None and name not in CIFAR_N_LABEL_SETS:
         raise ValueError(
@@ -441,9 +435,7 @@ def load_dataset(
         if name == "fashion_mnist":
             raw_train, test, num_classes, source = _load_fashion_mnist(data_dir)
         else:
-            raw_train, test, num_classes, source = _load_tfds_cifar(
-                name, data_dir, cifar_n_label
-            )
+            raw_train, test, num_classes, source = _load_tfds_cifar(name, data_dir, cifar_n_label)
         num_examples = len(raw_train)
         pool = raw_train
         if num_train is not None:
@@ -468,9 +460,7 @@ def load_dataset(
             os.fspath(noisy_labels_file), data.num_examples, data.num_classes
         )
         _check_covers(table, data, noisy_labels_file)
-        data = data.with_labels_by_id(
-            table, label_source=f"file:{os.fspath(noisy_labels_file)}"
-        )
+        data = data.with_labels_by_id(table, label_source=f"file:{os.fspath(noisy_labels_file)}")
     logging.info(
         "Loaded %s: %d train, %d val, %d test, %d classes, labels from %s.",
         name,
@@ -530,9 +520,7 @@ def _read_idx(path):
 
 def _load_fashion_mnist(data_dir):
     directory = FASHION_MNIST_DIR if data_dir is None else data_dir
-    files = {
-        key: _idx_path(directory, stem) for key, stem in _FASHION_MNIST_FILES.items()
-    }
+    files = {key: _idx_path(directory, stem) for key, stem in _FASHION_MNIST_FILES.items()}
     if all(os.path.isfile(p) for p in files.values()):
         arrays = {key: _read_idx(p) for key, p in files.items()}
     elif data_dir is not None and _tfds_prepared("fashion_mnist", data_dir):
@@ -741,33 +729,41 @@ def _load_large(name, data_dir, image_size):
 
 
 def _load_clothing1m(data_dir):
-    def path(filename):
-        return os.path.join(data_dir, filename)
+    def text_file(filename):
+        # The official release keeps the lists in annotations/.
+        direct = os.path.join(data_dir, filename)
+        nested = os.path.join(data_dir, "annotations", filename)
+        return nested if not os.path.isfile(direct) and os.path.isfile(nested) else direct
 
-    noisy_kv = dict(_read_filelist(path("noisy_label_kv.txt"), _CLOTHING1M_CLASSES))
-    clean_kv = dict(_read_filelist(path("clean_label_kv.txt"), _CLOTHING1M_CLASSES))
+    noisy_kv = dict(_read_filelist(text_file("noisy_label_kv.txt"), _CLOTHING1M_CLASSES))
+    clean_kv = dict(_read_filelist(text_file("clean_label_kv.txt"), _CLOTHING1M_CLASSES))
 
     def labelled(list_name, kv, kv_name):
-        keys = _read_key_list(path(list_name))
+        keys = _read_key_list(text_file(list_name))
         labels = []
         for lineno, key in keys:
             if key not in kv:
                 raise ValueError(
-                    f"{path(list_name)}:{lineno}: key {key!r} has no label in "
-                    f"{path(kv_name)}."
+                    f"{text_file(list_name)}:{lineno}: key {key!r} has no label in "
+                    f"{text_file(kv_name)}."
                 )
             labels.append(kv[key])
         return [k for _, k in keys], np.asarray(labels, dtype=np.int64)
 
-    train_keys, train_labels = labelled(
-        "noisy_train_key_list.txt", noisy_kv, "noisy_label_kv.txt"
-    )
+    train_keys, train_labels = labelled("noisy_train_key_list.txt", noisy_kv, "noisy_label_kv.txt")
+    # Keys read "images/0/xx/yyy.jpg". Some copies (the layout the ELR and
+    # DivideMix loaders read) hold the class folders directly in data_dir.
+    strip = len("images/") if not os.path.isdir(os.path.join(data_dir, "images")) else 0
+
+    def image_paths(keys):
+        return [os.path.join(data_dir, k[strip:] if k.startswith("images/") else k) for k in keys]
+
     true = np.asarray([clean_kv.get(k, -1) for k in train_keys], dtype=np.int64)
     train = ExampleSet(
         ids=np.arange(len(train_keys)),
         labels=train_labels,
         true_labels=true if (true >= 0).any() else None,
-        paths=[path(k) for k in train_keys],
+        paths=image_paths(train_keys),
     )
     sets = []
     for list_name in ("clean_val_key_list.txt", "clean_test_key_list.txt"):
@@ -777,19 +773,18 @@ def _load_clothing1m(data_dir):
                 ids=np.arange(len(keys)),
                 labels=labels,
                 true_labels=labels,
-                paths=[path(k) for k in keys],
+                paths=image_paths(keys),
             )
         )
     return train, sets[0], sets[1], {}
 
 
 def _load_webvision(data_dir):
-    def file_set(list_path, prefix, clean):
+    def file_set(list_path, image_dir, clean):
         rows = _read_filelist(list_path, keep_below=_WEBVISION_CLASSES)
+        prefix = image_dir + "/"
         paths = [
-            os.path.join(
-                data_dir, key if "/" in key or not prefix else f"{prefix}/{key}"
-            )
+            os.path.join(data_dir, key if key.startswith(prefix) else prefix + key)
             for key, _ in rows
         ]
         labels = np.asarray([label for _, label in rows], dtype=np.int64)
@@ -801,16 +796,21 @@ def _load_webvision(data_dir):
         )
 
     info = os.path.join(data_dir, "info")
-    train = file_set(os.path.join(info, "train_filelist_google.txt"), "", False)
+    train_rows = _read_filelist(
+        os.path.join(info, "train_filelist_google.txt"), keep_below=_WEBVISION_CLASSES
+    )
+    train = ExampleSet(
+        ids=np.arange(len(train_rows)),
+        labels=[label for _, label in train_rows],
+        paths=[os.path.join(data_dir, key) for key, _ in train_rows],
+    )
     val = file_set(os.path.join(info, "val_filelist.txt"), "val_images_256", True)
     extra = {}
-    imagenet_list = os.path.join(info, "imagenet_val_filelist.txt")
+    imagenet_list = os.path.join(data_dir, "imagenet", "imagenet_val.txt")
     if os.path.isfile(imagenet_list):
         extra["ilsvrc12"] = file_set(imagenet_list, "imagenet/val", True)
     else:
-        logging.warning(
-            "No %s: WebVision loaded without the ILSVRC12 test set.", imagenet_list
-        )
+        logging.warning("No %s: WebVision loaded without the ILSVRC12 test set.", imagenet_list)
     return train, val, val, extra
 
 
@@ -821,14 +821,12 @@ def _read_filelist(path, num_classes=None, keep_below=None):
         parts = line.rsplit(None, 1)
         if len(parts) != 2 or not _is_int_text(parts[1]):
             raise ValueError(
-                f"{path}:{lineno}: expected '<relative path> <integer label>'. "
-                f"Received: {line!r}"
+                f"{path}:{lineno}: expected '<relative path> <integer label>'. Received: {line!r}"
             )
         label = int(parts[1])
         if label < 0 or (num_classes is not None and label >= num_classes):
             raise ValueError(
-                f"{path}:{lineno}: label must be in [0, {num_classes}). "
-                f"Received: {label}"
+                f"{path}:{lineno}: label must be in [0, {num_classes}). Received: {label}"
             )
         if keep_below is None or label < keep_below:
             rows.append((parts[0], label))
@@ -866,15 +864,13 @@ def _read_noisy_labels_file(path, num_examples, num_classes):
             )
         if not np.issubdtype(table.dtype, np.integer):
             raise ValueError(
-                f"noisy_labels_file {path} must hold integers. Received "
-                f"dtype={table.dtype}"
+                f"noisy_labels_file {path} must hold integers. Received dtype={table.dtype}"
             )
         _check_label_range(table, num_classes, path)
         return table.astype(np.int64)
     if not path.endswith(".csv"):
         raise ValueError(
-            "`noisy_labels_file` must end in .npy or .csv. Received: "
-            f"noisy_labels_file={path!r}"
+            f"`noisy_labels_file` must end in .npy or .csv. Received: noisy_labels_file={path!r}"
         )
     table = np.full(num_examples, -1, dtype=np.int64)
     for lineno, line in _read_lines(path):
@@ -883,19 +879,16 @@ def _read_noisy_labels_file(path, num_examples, num_classes):
             continue  # Header.
         if len(parts) != 2 or not all(_is_int_text(p) for p in parts):
             raise ValueError(
-                f"{path}:{lineno}: expected 'id,label' with two integers. "
-                f"Received: {line!r}"
+                f"{path}:{lineno}: expected 'id,label' with two integers. Received: {line!r}"
             )
         example_id, label = int(parts[0]), int(parts[1])
         if not 0 <= example_id < num_examples:
             raise ValueError(
-                f"{path}:{lineno}: id must be in [0, {num_examples}). "
-                f"Received: {example_id}"
+                f"{path}:{lineno}: id must be in [0, {num_examples}). Received: {example_id}"
             )
         if not 0 <= label < num_classes:
             raise ValueError(
-                f"{path}:{lineno}: label must be in [0, {num_classes}). "
-                f"Received: {label}"
+                f"{path}:{lineno}: label must be in [0, {num_classes}). Received: {label}"
             )
         if table[example_id] >= 0:
             raise ValueError(f"{path}:{lineno}: id {example_id} appears twice.")
@@ -918,8 +911,7 @@ def _stratified_subset(labels, size, rng):
     n = len(labels)
     if size > n:
         raise ValueError(
-            f"`num_train` must be at most the training set size {n}. "
-            f"Received: num_train={size}"
+            f"`num_train` must be at most the training set size {n}. Received: num_train={size}"
         )
     classes, counts = np.unique(labels, return_counts=True)
     exact = counts * size / n
@@ -943,9 +935,7 @@ def _split_per_class(labels, val_fraction, rng):
         val.append(positions[:n_val])
         train.append(positions[n_val:])
     empty = np.zeros(0, np.int64)
-    return np.sort(np.concatenate(train + [empty])), np.sort(
-        np.concatenate(val + [empty])
-    )
+    return np.sort(np.concatenate(train + [empty])), np.sort(np.concatenate(val + [empty]))
 
 
 # --------------------------------------------------------------------------
@@ -961,6 +951,7 @@ def make_train_dataset(
     shuffle=True,
     drop_remainder=False,
     balanced_batches=None,
+    epoch=None,
 ):
     """Builds the training `tf.data.Dataset` of `((images, ids), labels)`.
 
@@ -980,7 +971,9 @@ def make_train_dataset(
       `data.image_shape`, random horizontal flip. Without augmentation the
       crop is central.
 
-    Images are then scaled to [0, 1] and normalised per channel.
+    Images are then scaled to [0, 1] and normalised per channel. A file that
+    is missing or not an image fails with an error naming it; for other
+    decoding errors, `find_unreadable_images(data.train)` names the files.
 
     Args:
         data: a `NoisyData`; `data.train` is used.
@@ -994,6 +987,12 @@ def make_train_dataset(
             examples with (up to one) equal count per class, anew each epoch,
             and yields N batches (the Clothing1M recipe). Classes smaller
             than their quota are sampled with repetition.
+        epoch: optional int `tf.Variable` holding the current epoch. When
+            given, each epoch's order, resampling and augmentation are drawn
+            from `(seed, epoch)` instead of from how often the dataset was
+            iterated, so a run resumed at epoch k reads the same batches an
+            uninterrupted run reads at epoch k. Set it before each epoch
+            (the trainer does, in `on_epoch_begin`).
 
     Returns:
         A `tf.data.Dataset` yielding `((images float32 [B, H, W, C],
@@ -1012,22 +1011,40 @@ def make_train_dataset(
 
     if balanced_batches is not None:
         positions = _balanced_positions(
-            example_set.labels, balanced_batches * batch_size, seed
+            example_set.labels, balanced_batches * batch_size, seed, epoch
+        )
+    elif epoch is not None:
+        positions = _epoch_stream(
+            lambda key: (
+                tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), key)
+                if shuffle
+                else tf.range(n, dtype=tf.int64)
+            ),
+            seed,
+            epoch,
         )
     else:
         positions = tf.data.Dataset.range(n)
         if shuffle:
             positions = positions.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     # One random int per example, fresh each epoch, drives its augmentation.
-    randoms = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
+    if epoch is None:
+        randoms = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True)
+    else:
+        total = n if balanced_batches is None else balanced_batches * batch_size
+        randoms = _epoch_stream(
+            lambda key: tf.random.stateless_uniform(
+                [total], key, minval=0, maxval=2**62, dtype=tf.int64
+            ),
+            seed + 1,
+            epoch,
+        )
     ds = tf.data.Dataset.zip((positions, randoms))
     ds = _load_examples(ds, example_set, data, batch_size, augment, drop_remainder)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def make_eval_dataset(
-    example_set, data, batch_size, *, with_ids=False, true_labels=False
-):
+def make_eval_dataset(example_set, data, batch_size, *, with_ids=False, true_labels=False):
     """Builds an evaluation `tf.data.Dataset`, in set order, no augmentation.
 
     Large-image sets are resized (shorter side to `data.resize_size`) and
@@ -1049,8 +1066,7 @@ def make_eval_dataset(
     if not isinstance(example_set, ExampleSet):
         # ValueError, not TypeError: every bad argument raises ValueError here.
         raise ValueError(  # noqa: TRY004
-            "`example_set` must be an ExampleSet. Received: "
-            f"{type(example_set).__name__}"
+            f"`example_set` must be an ExampleSet. Received: {type(example_set).__name__}"
         )
     _check_positive_int(batch_size, "batch_size")
     if true_labels:
@@ -1068,6 +1084,31 @@ def make_eval_dataset(
     if not with_ids:
         ds = ds.map(lambda x, y: (x[0], y))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def find_unreadable_images(example_set):
+    """Lists the files of a file-backed set that cannot be read or decoded.
+
+    Decoding errors inside a running `tf.data` pipeline do not say which file
+    failed when the file has a valid image header but corrupt data; this scan
+    names them. It decodes every image once.
+
+    Args:
+        example_set: a file-backed `ExampleSet`.
+
+    Returns:
+        The unreadable paths, in set order (empty when all are fine).
+    """
+    if not isinstance(example_set, ExampleSet) or not example_set.file_backed:
+        raise ValueError(
+            "`example_set` must be a file-backed ExampleSet. Received: "
+            f"{type(example_set).__name__}"
+        )
+    paths = [str(p) for p in example_set.paths]
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
+    ds = ds.map(lambda p: (p, tf.shape(_decode_file(p))), num_parallel_calls=tf.data.AUTOTUNE)
+    readable = {p.decode() for p, _ in ds.ignore_errors().as_numpy_iterator()}
+    return [p for p in paths if p not in readable]
 
 
 def _load_examples(ds, example_set, data, batch_size, augment, drop_remainder):
@@ -1110,7 +1151,18 @@ def _load_examples(ds, example_set, data, batch_size, augment, drop_remainder):
     return ds.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _balanced_positions(labels, total, seed):
+def _epoch_stream(make, seed, epoch):
+    """Dataset of the elements of `make(key)`, `key` drawn from (seed, epoch).
+
+    `epoch` (a variable) is read when the dataset is iterated, i.e. at the
+    start of each epoch.
+    """
+    ds = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64))
+    ds = ds.map(lambda _: make(tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])))
+    return ds.unbatch()
+
+
+def _balanced_positions(labels, total, seed, epoch=None):
     """Dataset of `total` positions per epoch, class-balanced, fresh each epoch."""
     classes, class_index = np.unique(labels, return_inverse=True)
     num_classes = len(classes)
@@ -1135,9 +1187,7 @@ def _balanced_positions(labels, total, seed):
         # A fresh random order inside each class: sort by (class, random key).
         keys = tf.random.stateless_uniform([n], seeds[0])
         by_key = tf.argsort(keys, stable=True)
-        order = tf.gather(
-            by_key, tf.argsort(tf.gather(class_index_t, by_key), stable=True)
-        )
+        order = tf.gather(by_key, tf.argsort(tf.gather(class_index_t, by_key), stable=True))
         # `extra` random classes get one more example when C does not divide.
         shuffled = tf.argsort(tf.random.stateless_uniform([num_classes], seeds[1]))
         per_class = base + tf.cast(shuffled < extra, tf.int64)
@@ -1149,8 +1199,11 @@ def _balanced_positions(labels, total, seed):
         mix = tf.argsort(tf.random.stateless_uniform([total], seeds[2]))
         return tf.cast(tf.gather(picked, mix), tf.int64)
 
-    ds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
-    ds = ds.map(sample).unbatch()
+    if epoch is None:
+        ds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+        ds = ds.map(sample).unbatch()
+    else:
+        ds = _epoch_stream(lambda key: sample(key[0] * 1_000_003 + key[1]), seed, epoch)
     return ds.apply(tf.data.experimental.assert_cardinality(total))
 
 
@@ -1193,16 +1246,25 @@ def _normalize(images, mean, std):
 
 
 def _load_image(path, resize_size):
-    """Reads an image file; returns float32 RGB with shorter side `resize_size`.
+    """Reads an image file; returns float32 RGB with shorter side `resize_size`."""
+    image = _decode_file(path)
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = resize_size / tf.reduce_min(shape)
+    new_size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), resize_size)
+    return tf.image.resize(image, new_size, antialias=True)
 
-    Files that are not JPEG/PNG/GIF/BMP (empty, truncated to nothing, HTML
-    error pages, ...) fail with an InvalidArgumentError naming the file.
-    Missing files fail in `tf.io.read_file`, whose error names the file.
+
+def _decode_file(path):
+    """Reads and decodes an image file to uint8 RGB `[H, W, 3]`.
+
+    Files that are not JPEG/PNG/GIF/BMP (empty, HTML error pages, ...) fail
+    with an InvalidArgumentError naming the file; missing files fail in
+    `tf.io.read_file`, whose error names the file. A valid header followed
+    by corrupt data fails in the decoder, whose error cannot name the file:
+    `find_unreadable_images` lists such files.
     """
     contents = tf.io.read_file(path)
-    is_image = tf.reduce_any(
-        [tf.strings.substr(contents, 0, len(m)) == m for m in _IMAGE_MAGICS]
-    )
+    is_image = tf.reduce_any([tf.strings.substr(contents, 0, len(m)) == m for m in _IMAGE_MAGICS])
     check = tf.debugging.Assert(
         is_image,
         ["Corrupt or unreadable image file (not JPEG/PNG/GIF/BMP):", path],
@@ -1211,10 +1273,7 @@ def _load_image(path, resize_size):
         contents = tf.identity(contents)
     image = tf.io.decode_image(contents, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = resize_size / tf.reduce_min(shape)
-    new_size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), resize_size)
-    return tf.image.resize(image, new_size, antialias=True)
+    return image
 
 
 def _random_crop_flip(image, crop_hw, seed):
@@ -1267,8 +1326,7 @@ def _check_image_size(image_size):
 def _check_data(data):
     if not isinstance(data, NoisyData):
         raise ValueError(  # noqa: TRY004
-            f"`data` must be a NoisyData from load_dataset. Received: "
-            f"{type(data).__name__}"
+            f"`data` must be a NoisyData from load_dataset. Received: {type(data).__name__}"
         )
 
 
@@ -1283,15 +1341,11 @@ def _check_label_range(labels, num_classes, source):
 
 def _int_vector(values, name, length=None):
     array = np.asarray(values)
-    if array.ndim != 1 or not (
-        np.issubdtype(array.dtype, np.integer) or array.size == 0
-    ):
+    if array.ndim != 1 or not (np.issubdtype(array.dtype, np.integer) or array.size == 0):
         raise ValueError(
             f"`{name}` must be a 1-D integer array. Received: "
             f"dtype={array.dtype}, shape={array.shape}"
         )
     if length is not None and len(array) != length:
-        raise ValueError(
-            f"`{name}` must have length {length}. Received: length={len(array)}"
-        )
+        raise ValueError(f"`{name}` must have length {length}. Received: length={len(array)}")
     return array.astype(np.int64)

@@ -72,7 +72,8 @@ class ELRModel(keras.Model):
     Training batches carry sample ids (see `elr_tf.inputs`); `evaluate`,
     `predict` and calls take plain inputs. Logged metrics: `loss` (total),
     `ce` (base loss part) and `elr` (the regulariser, before `lam`), plus the
-    compiled metrics.
+    compiled metrics. `loss - ce - lam * elr` is the weight-decay (and other
+    `add_loss`) part.
 
     Args:
         backbone: any Keras model mapping inputs to logits `[batch, C]`
@@ -158,7 +159,7 @@ class ELRModel(keras.Model):
         gradients = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
 
-        self._track_losses(x, loss, base, reg)
+        self._track_losses(x, loss, base - self._additional_losses(), reg)
         return self.compute_metrics(x, y, logits, sample_weight=sample_weight)
 
     def test_step(self, data):
@@ -185,6 +186,15 @@ class ELRModel(keras.Model):
         reg = tf.reduce_mean(per_example)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return reg / replicas if replicas > 1 else reg
+
+    def _additional_losses(self):
+        # Weight-decay and other `add_loss` terms, which Keras folds into the
+        # compiled loss; subtracted so that `ce` reports the label term alone.
+        if not self.losses:
+            return 0.0
+        total = tf.add_n([tf.cast(term, tf.float32) for term in self.losses])
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return total / replicas if replicas > 1 else total
 
     def _track_losses(self, x, loss, base, reg):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync

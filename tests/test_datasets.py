@@ -88,14 +88,15 @@ def _write_webvision(root):
         train.append(f"{key} {label}")
     for i, label in enumerate([0, 1, 70, 2]):
         _write_image(os.path.join(root, "val_images_256", f"v{i}.jpg"), 32, 24, 9, "jpg")
-        val.append(f"v{i}.jpg {label}")
+        # Bare names as in the WebVision release; a leading folder also works.
+        val.append(f"{'val_images_256/' if i == 1 else ''}v{i}.jpg {label}")
     for i, label in enumerate([3, 99, 4]):
-        key = f"imagenet/val/ILSVRC2012_val_{i:08d}.JPEG"
-        _write_image(os.path.join(root, key), 30, 30, 7, "png")
-        imagenet.append(f"{key} {label}")
+        name = f"ILSVRC2012_val_{i:08d}.JPEG"
+        _write_image(os.path.join(root, "imagenet", "val", name), 30, 30, 7, "png")
+        imagenet.append(f"{name} {label}")
     _write_lines(os.path.join(root, "info", "train_filelist_google.txt"), train)
     _write_lines(os.path.join(root, "info", "val_filelist.txt"), val)
-    _write_lines(os.path.join(root, "info", "imagenet_val_filelist.txt"), imagenet)
+    _write_lines(os.path.join(root, "imagenet", "imagenet_val.txt"), imagenet)
 
 
 def _eager_and_mapped(fn, *args):
@@ -538,6 +539,23 @@ def test_clothing1m(tmp_path, seed):
     np.testing.assert_allclose(first, 0.0, atol=1.0)
 
 
+def test_clothing1m_reference_layout(tmp_path):
+    # Lists in annotations/, class folders directly in data_dir.
+    keys = _write_clothing1m(tmp_path / "staging")
+    os.makedirs(tmp_path / "c1m" / "annotations")
+    for name in os.listdir(tmp_path / "staging"):
+        source = tmp_path / "staging" / name
+        if name.endswith(".txt"):
+            os.rename(source, tmp_path / "c1m" / "annotations" / name)
+    for folder in os.listdir(tmp_path / "staging" / "images"):
+        os.rename(tmp_path / "staging" / "images" / folder, tmp_path / "c1m" / folder)
+    data = datasets.load_dataset("clothing1m", tmp_path / "c1m", image_size=16)
+    expected = os.path.join(str(tmp_path / "c1m"), keys["train"][4][len("images/") :])
+    assert data.train.paths[4] == expected and os.path.isfile(expected)
+    images, _ = next(iter(datasets.make_eval_dataset(data.val, data, 7)))
+    assert images.shape == (7, 16, 16, 3)
+
+
 def test_clothing1m_corrupt_image_named(tmp_path):
     keys = _write_clothing1m(tmp_path)
     with open(os.path.join(tmp_path, keys["val"][2]), "wb") as f:
@@ -545,6 +563,23 @@ def test_clothing1m_corrupt_image_named(tmp_path):
     data = datasets.load_dataset("clothing1m", tmp_path, image_size=16)
     with pytest.raises(tf.errors.InvalidArgumentError, match=keys["val"][2]):
         list(datasets.make_eval_dataset(data.val, data, 4))
+
+
+def test_find_unreadable_images(tmp_path):
+    keys = _write_clothing1m(tmp_path)
+    data = datasets.load_dataset("clothing1m", tmp_path, image_size=16)
+    assert datasets.find_unreadable_images(data.val) == []
+    # A valid JPEG header followed by a cut-off body: the decoder's own error
+    # cannot name the file, the scan can.
+    truncated = os.path.join(tmp_path, keys["train"][3])
+    encoded = tf.io.encode_jpeg(tf.fill([40, 40, 3], tf.constant(9, tf.uint8))).numpy()
+    with open(truncated, "wb") as f:
+        f.write(encoded[: len(encoded) // 2])
+    empty = os.path.join(tmp_path, keys["train"][7])
+    open(empty, "wb").close()
+    assert datasets.find_unreadable_images(data.train) == [truncated, empty]
+    with pytest.raises(ValueError, match="file-backed ExampleSet"):
+        datasets.find_unreadable_images(data)
 
 
 def test_clothing1m_bad_files(tmp_path):
@@ -569,10 +604,14 @@ def test_webvision(tmp_path, seed):
     np.testing.assert_array_equal(data.train.ids, np.arange(8))
     assert data.num_examples == 8 and data.train.true_labels is None
     np.testing.assert_array_equal(data.val.labels, [0, 1, 2])
-    assert data.val.paths[0] == os.path.join(str(tmp_path), "val_images_256/v0.jpg")
+    for k, name in enumerate(["v0.jpg", "v1.jpg", "v3.jpg"]):
+        assert data.val.paths[k] == os.path.join(str(tmp_path), "val_images_256", name)
     assert data.test is data.val
     ilsvrc = data.extra_tests["ilsvrc12"]
     np.testing.assert_array_equal(ilsvrc.labels, [3, 4])
+    assert ilsvrc.paths[1] == os.path.join(
+        str(tmp_path), "imagenet/val/ILSVRC2012_val_00000002.JPEG"
+    )
 
     (images, ids), labels = next(iter(datasets.make_train_dataset(data, 4, seed=seed)))
     assert images.shape == (4, 16, 16, 3)
@@ -665,3 +704,57 @@ def test_benchmark_script_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "80 images (10 batches of 8" in result.stdout
     assert "images/s" in result.stdout
+
+
+def _tiny_data():
+    rng = np.random.default_rng(0)
+    n = 40
+    train = datasets.ExampleSet(
+        ids=np.arange(n),
+        labels=rng.integers(0, 4, n),
+        images=rng.integers(0, 255, (n, 8, 8, 1)).astype("uint8"),
+    )
+    return datasets.NoisyData(
+        name="fashion_mnist",
+        train=train,
+        val=train,
+        test=train,
+        num_classes=4,
+        image_shape=(8, 8, 1),
+        num_examples=n,
+        mean=(0.5,),
+        std=(0.25,),
+        augment="fashion_mnist",
+    )
+
+
+@pytest.mark.parametrize("balanced", [None, 3])
+def test_epoch_variable_makes_each_epoch_a_function_of_seed_and_epoch(balanced):
+    data = _tiny_data()
+    epoch = tf.Variable(0, dtype=tf.int64)
+    ds = datasets.make_train_dataset(data, 8, seed=5, epoch=epoch, balanced_batches=balanced)
+
+    def read():
+        return [(x.numpy(), i.numpy()) for (x, i), _ in ds]
+
+    first = read()
+    epoch.assign(1)
+    second = read()
+    epoch.assign(0)
+    again = read()
+    # A fresh pipeline (as after a restart) at epoch 1 reads epoch 1's batches.
+    fresh_epoch = tf.Variable(1, dtype=tf.int64)
+    fresh = datasets.make_train_dataset(
+        data, 8, seed=5, epoch=fresh_epoch, balanced_batches=balanced
+    )
+    fresh_second = [(x.numpy(), i.numpy()) for (x, i), _ in fresh]
+    ids = lambda batches: np.concatenate([i for _, i in batches])  # noqa: E731
+    np.testing.assert_array_equal(ids(first), ids(again))
+    assert not np.array_equal(ids(first), ids(second))
+    np.testing.assert_array_equal(ids(second), ids(fresh_second))
+    for (xa, _), (xb, _) in zip(second, fresh_second):
+        np.testing.assert_array_equal(xa, xb)
+    if balanced is None:
+        assert sorted(ids(first)) == list(range(40))
+    else:
+        assert len(ids(first)) == 24

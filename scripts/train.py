@@ -1,0 +1,37 @@
+"""Train a classifier on noisy labels with ELR (or the CE baseline).
+
+    python scripts/train.py --flagfile=configs/fashion_mnist_sym.cfg --percent=0.6
+
+See README.md and configs/ for the experiments.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # noqa: E402
+
+from elr_tf import flags as elr_flags  # noqa: E402
+from elr_tf import training  # noqa: E402
+
+FLAGS = elr_flags.define_flags()
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    config = elr_flags.config_from_flags(FLAGS)
+    if not config.resume:
+        try:
+            config.validate()
+        except ValueError as error:
+            raise app.UsageError(str(error)) from error
+    summary = training.train(config)
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+
+
+if __name__ == "__main__":
+    app.run(main)
