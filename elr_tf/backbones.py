@@ -367,7 +367,7 @@ def build_backbone(arch, num_classes, input_shape=None, **overrides):
 def _basic_block(x, filters, stride, regularizer, prefix):
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = _conv(filters, 1, stride, regularizer, f"{prefix}_proj")(x)
+        shortcut = _projection(x, filters, stride, regularizer, prefix)
         shortcut = _batch_norm(regularizer, f"{prefix}_proj_bn")(shortcut)
     x = _conv(filters, 3, stride, regularizer, f"{prefix}_conv1")(x)
     x = _batch_norm(regularizer, f"{prefix}_bn1")(x)
@@ -384,12 +384,25 @@ def _preact_block(x, filters, stride, regularizer, prefix):
     x = keras.layers.ReLU(name=f"{prefix}_relu1")(x)
     if stride != 1 or shortcut.shape[-1] != filters:
         # The projection sees the pre-activated input, as in the reference.
-        shortcut = _conv(filters, 1, stride, regularizer, f"{prefix}_proj")(x)
+        shortcut = _projection(x, filters, stride, regularizer, prefix)
     x = _conv(filters, 3, stride, regularizer, f"{prefix}_conv1")(x)
     x = _batch_norm(regularizer, f"{prefix}_bn2")(x)
     x = keras.layers.ReLU(name=f"{prefix}_relu2")(x)
     x = _conv(filters, 3, 1, regularizer, f"{prefix}_conv2")(x)
     return keras.layers.Add(name=f"{prefix}_add")([shortcut, x])
+
+
+def _projection(x, filters, stride, regularizer, prefix):
+    # A strided 1x1 convolution is the same map as subsampling followed by a
+    # stride-1 1x1 convolution. It is written the second way because
+    # TensorFlow 2.21's oneDNN CPU kernel for a bias-free strided 1x1
+    # convolution crashes the process (segfault) on some batch sizes (odd
+    # last batches, e.g. 21); see tests/test_backbones.py.
+    if stride != 1:
+        x = keras.layers.MaxPooling2D(
+            pool_size=1, strides=stride, padding="same", name=f"{prefix}_proj_subsample"
+        )(x)
+    return _conv(filters, 1, 1, regularizer, f"{prefix}_proj")(x)
 
 
 def _conv(filters, kernel_size, stride, regularizer, name):

@@ -52,25 +52,39 @@ _HELP = {
 }
 
 
-def define_flags():
+def define_flags(flag_values=flags.FLAGS):
     """Defines one absl flag per `TrainConfig` field; returns the holders."""
     holders = {}
+    fv = {"flag_values": flag_values}
     for field in dataclasses.fields(TrainConfig):
         name = _FLAG_NAMES.get(field.name, field.name)
         default = field.default
         help_text = _HELP[field.name]
         kind = field.type if isinstance(field.type, type) else None
         if isinstance(default, bool):
-            holders[field.name] = flags.DEFINE_bool(name, default, help_text)
+            holders[field.name] = flags.DEFINE_bool(name, default, help_text, **fv)
         elif isinstance(default, tuple):
-            holders[field.name] = flags.DEFINE_list(name, list(map(str, default)), help_text)
+            holders[field.name] = flags.DEFINE_list(name, list(map(str, default)), help_text, **fv)
         elif isinstance(default, int) or "int" in str(field.type):
-            holders[field.name] = flags.DEFINE_integer(name, default, help_text)
+            holders[field.name] = flags.DEFINE_integer(name, default, help_text, **fv)
         elif isinstance(default, float) or kind is float:
-            holders[field.name] = flags.DEFINE_float(name, default, help_text)
+            holders[field.name] = flags.DEFINE_float(name, default, help_text, **fv)
         else:
-            holders[field.name] = flags.DEFINE_string(name, default, help_text)
+            holders[field.name] = flags.DEFINE_string(name, default, help_text, **fv)
     return holders
+
+
+def config_from_argv(argv):
+    """Parses command-line style arguments (flagfiles included) to a config.
+
+    Example:
+
+    >>> config_from_argv(["--flagfile=configs/fashion_mnist_sym.cfg", "--epochs=1"])
+    """
+    flag_values = flags.FlagValues()
+    holders = define_flags(flag_values)
+    flag_values(["elr_tf", *argv])
+    return config_from_flags(holders)
 
 
 def config_from_flags(holders):

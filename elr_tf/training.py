@@ -10,8 +10,9 @@ run directory:
         config.json      the same settings, read back by `--resume`
         metrics.csv      per-epoch loss parts, noisy-val and test accuracy
         tensorboard/     TensorBoard logs
-        backup/          `BackupAndRestore` checkpoint (weights, optimiser,
-                         epoch, target table), deleted only on success
+        checkpoints/     per-epoch checkpoints (weights, optimiser, target
+                         table), written atomically; `--resume` loads the
+                         newest
         model.keras      final model, table included
         targets.npy      final target table [num_examples, num_classes]
         noisy_labels.npy labels used for training, by id (-1: unused id)
@@ -19,6 +20,7 @@ run directory:
         summary.json     final/best test accuracy, noise rate, timings
 """
 
+import csv
 import dataclasses
 import json
 import math
@@ -29,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from elr_tf import backbones, datasets, noise
+from elr_tf import backbones, checkpointing, datasets, noise
 from elr_tf.elr_model import ELRModel
 
 LOSSES = ("ce", "elr")
@@ -312,6 +314,33 @@ class _TestEvaluation(keras.callbacks.Callback):
             logs[f"{prefix}_top5"] = result["top5"]
 
 
+class _NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss, naming the step.
+
+    It raises instead of setting `stop_training` (as `TerminateOnNaN` does)
+    so that nothing after it runs: no checkpoint, final model or table is
+    written from the corrupted state, and the last good checkpoint stays the
+    one `--resume` loads.
+    """
+
+    def __init__(self, checkpoint_dir):
+        super().__init__()
+        self.checkpoint_dir = checkpoint_dir
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise FloatingPointError(
+                f"Non-finite training loss ({loss}) at epoch {self._epoch + 1}, "
+                f"step {batch + 1}. Training stopped; the last good checkpoint "
+                f"in {self.checkpoint_dir} is intact (resume with --resume)."
+            )
+
+
 class _EpochTimer(keras.callbacks.Callback):
     """Records the wall time of each epoch's training part."""
 
@@ -348,13 +377,7 @@ class _EpochClock(keras.callbacks.Callback):
 def resolve_run_dir(config):
     """Creates (or, on resume, reopens) the run directory."""
     if config.resume:
-        run_dir = config.resume
-        if not os.path.exists(os.path.join(run_dir, "config.json")):
-            raise ValueError(
-                "`--resume` must be a run directory written by train (with a "
-                f"config.json). Received: --resume={run_dir!r}"
-            )
-        return run_dir
+        return config.resume
     run_dir = os.path.join(config.output_dir, config.name)
     if os.path.exists(os.path.join(run_dir, "config.json")):
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -365,6 +388,11 @@ def resolve_run_dir(config):
 
 def load_config(run_dir, **overrides):
     """Reads a run's `config.json` back into a `TrainConfig`."""
+    if not os.path.exists(os.path.join(run_dir, "config.json")):
+        raise ValueError(
+            "`--resume` must be a run directory written by train (with a "
+            f"config.json). Received: --resume={run_dir!r}"
+        )
     with open(os.path.join(run_dir, "config.json")) as f:
         values = json.load(f)
     values["milestones"] = tuple(values["milestones"])
@@ -429,27 +457,33 @@ def train(config, callbacks=()):
             jit_compile=config.jit_compile,
         )
 
+    checkpoint_dir = os.path.join(run_dir, "checkpoints")
+    initial_epoch = checkpointing.restore_latest(model, checkpoint_dir)
     timer = _EpochTimer()
     csv_path = os.path.join(run_dir, "metrics.csv")
     all_callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
         _EpochClock(epoch_variable),
         timer,
         _TestEvaluation(test_sets),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(csv_path, append=bool(config.resume)),
+        _NonFiniteGuard(checkpoint_dir),
+        # The CSV row is written before the checkpoint: a kill between the two
+        # repeats the epoch's row on resume (`read_metrics` keeps the last)
+        # instead of losing it.
+        keras.callbacks.CSVLogger(csv_path, append=initial_epoch > 0),
+        checkpointing.EpochCheckpoint(checkpoint_dir),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
         *callbacks,
     ]
-    history = model.fit(
-        train_ds,
-        epochs=config.epochs,
-        validation_data=val_ds,
-        callbacks=all_callbacks,
-        verbose=config.verbose,
-        shuffle=False,
-    )
-    del history  # Per-epoch figures are read back from the CSV (resume-safe).
+    if initial_epoch < config.epochs:
+        model.fit(
+            train_ds,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            validation_data=val_ds,
+            callbacks=all_callbacks,
+            verbose=config.verbose,
+            shuffle=False,
+        )
 
     model.save(os.path.join(run_dir, "model.keras"))
     np.save(os.path.join(run_dir, "targets.npy"), model.target_table.numpy())
@@ -470,11 +504,20 @@ def _save_labels(run_dir, data):
 
 def read_metrics(csv_path):
     """Reads `metrics.csv` into a dict of column -> list of floats."""
-    import csv
-
     with open(csv_path) as f:
         rows = list(csv.DictReader(f))
-    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+    # A resumed run may repeat the row of an epoch (see `train`): keep the last.
+    by_epoch = {int(row["epoch"]): row for row in rows}
+    rows = [by_epoch[e] for e in sorted(by_epoch)]
+    return {key: [_float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+
+def _float(text):
+    # CSVLogger writes "NA" for a metric missing in an epoch (e.g. no val set).
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _summarise(config, run_dir, csv_path, realised, timer, data):

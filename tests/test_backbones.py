@@ -255,3 +255,17 @@ def test_other_application_errors_pass_through_unchanged():
     # checks (ImageNet weights need 3 channels) reach the caller as they are.
     with pytest.raises(ValueError, match="3"):
         backbones.applications_backbone("resnet50", 5, (64, 64, 1))
+
+
+@pytest.mark.parametrize("arch", ["tiny_resnet", "preact_resnet18"])
+def test_resnets_train_on_odd_last_batch(arch):
+    # Regression: a bias-free strided 1x1 convolution crashed TF 2.21's
+    # oneDNN CPU kernel on odd batch sizes; the projection avoids it.
+    overrides = {"width": 4} if arch == "preact_resnet18" else {}
+    model = backbones.build_backbone(arch, 10, (16, 16, 3), **overrides)
+    model.compile(
+        optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    x = np.random.default_rng(0).random((21, 16, 16, 3)).astype("float32")
+    model.fit(x, np.arange(21) % 10, batch_size=21, epochs=1, verbose=0)
+    assert np.all(np.isfinite(model.predict(x, verbose=0)))
