@@ -168,6 +168,14 @@ def make_strategy(gpus):
             device names (`"cpu:0,cpu:1"`, used by the tests with logical
             CPU devices).
     """
+    if _cluster_size() > 1:
+        # Several workers described by TF_CONFIG: every worker runs this same
+        # program; gradients and target-table updates are all-reduced /
+        # all-gathered across them. Must be created before any other TF op.
+        options = tf.distribute.experimental.CommunicationOptions(
+            implementation=tf.distribute.experimental.CommunicationImplementation.RING
+        )
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     if not gpus:
         return tf.distribute.get_strategy()
     devices = []
@@ -184,6 +192,21 @@ def make_strategy(gpus):
     if len(devices) == 1:
         return tf.distribute.OneDeviceStrategy(devices[0])
     return tf.distribute.MirroredStrategy(devices)
+
+
+def _cluster_size():
+    spec = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    return sum(len(spec.get(role, [])) for role in ("chief", "worker"))
+
+
+def _is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or _cluster_size() <= 1:
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type == "chief" or (
+        task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().jobs
+    )
 
 
 def learning_rate_schedule(config, steps_per_epoch):
@@ -374,12 +397,17 @@ class _EpochClock(keras.callbacks.Callback):
         self.variable.assign(epoch)
 
 
-def resolve_run_dir(config):
-    """Creates (or, on resume, reopens) the run directory."""
+def resolve_run_dir(config, multi_worker=False):
+    """Creates (or, on resume, reopens) the run directory.
+
+    A new run never overwrites an old one: an existing `<name>` gets a time
+    stamp appended. Multi-worker runs keep the plain name so that all workers
+    agree on it.
+    """
     if config.resume:
         return config.resume
     run_dir = os.path.join(config.output_dir, config.name)
-    if os.path.exists(os.path.join(run_dir, "config.json")):
+    if not multi_worker and os.path.exists(os.path.join(run_dir, "config.json")):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = f"{run_dir}-{stamp}"
     os.makedirs(run_dir, exist_ok=True)
@@ -415,8 +443,16 @@ def train(config, callbacks=()):
     if config.resume:
         config = load_config(config.resume, resume=config.resume, verbose=config.verbose)
     config.validate()
-    run_dir = resolve_run_dir(config)
-    if not config.resume:
+    strategy = make_strategy(config.gpus)
+    chief = _is_chief(strategy)
+    run_dir = resolve_run_dir(config, multi_worker=_cluster_size() > 1)
+    # Other workers of a multi-worker run write their logs and checkpoints
+    # beside the chief's, never over them.
+    out_dir = (
+        run_dir if chief else os.path.join(run_dir, f"worker-{strategy.cluster_resolver.task_id}")
+    )
+    os.makedirs(out_dir, exist_ok=True)
+    if chief and not config.resume:
         with open(os.path.join(run_dir, "config.json"), "w") as f:
             json.dump(dataclasses.asdict(config), f, indent=2)
         with open(os.path.join(run_dir, "flags.cfg"), "w") as f:
@@ -426,9 +462,9 @@ def train(config, callbacks=()):
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     data, realised = load_noisy_data(config)
-    _save_labels(run_dir, data)
+    if chief:
+        _save_labels(run_dir, data)
 
-    strategy = make_strategy(config.gpus)
     epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False)
     train_ds = datasets.make_train_dataset(
         data,
@@ -457,10 +493,10 @@ def train(config, callbacks=()):
             jit_compile=config.jit_compile,
         )
 
-    checkpoint_dir = os.path.join(run_dir, "checkpoints")
+    checkpoint_dir = os.path.join(out_dir, "checkpoints")
     initial_epoch = checkpointing.restore_latest(model, checkpoint_dir)
     timer = _EpochTimer()
-    csv_path = os.path.join(run_dir, "metrics.csv")
+    csv_path = os.path.join(out_dir, "metrics.csv")
     all_callbacks = [
         _EpochClock(epoch_variable),
         timer,
@@ -471,7 +507,7 @@ def train(config, callbacks=()):
         # instead of losing it.
         keras.callbacks.CSVLogger(csv_path, append=initial_epoch > 0),
         checkpointing.EpochCheckpoint(checkpoint_dir),
-        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
+        keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")),
         *callbacks,
     ]
     if initial_epoch < config.epochs:
@@ -485,10 +521,11 @@ def train(config, callbacks=()):
             shuffle=False,
         )
 
-    model.save(os.path.join(run_dir, "model.keras"))
-    np.save(os.path.join(run_dir, "targets.npy"), model.target_table.numpy())
+    np.save(os.path.join(out_dir, "targets.npy"), model.target_table.numpy())
+    if chief:
+        model.save(os.path.join(run_dir, "model.keras"))
     summary = _summarise(config, run_dir, csv_path, realised, timer, data)
-    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     return summary
 
