@@ -6,14 +6,20 @@ Labels", NeurIPS 2020.
 
 from elr_tf import losses
 from elr_tf.elr_model import ELRModel
+from elr_tf.elr_plus_model import ELRPlusModel
 from elr_tf.inputs import INDEX_KEY, INPUTS_KEY, with_index
+from elr_tf.mixup import Mixup
 from elr_tf.target_table import TargetTable
+from elr_tf.weight_averaging import WeightAveraging
 
 __all__ = [
     "ELRModel",
+    "ELRPlusModel",
     "INDEX_KEY",
     "INPUTS_KEY",
+    "Mixup",
     "TargetTable",
+    "WeightAveraging",
     "losses",
     "with_index",
 ]

@@ -115,6 +115,10 @@ class ELRModel(keras.Model):
         beta: temporal-ensembling momentum of the targets, in `[0, 1)`.
         lam: weight of the ELR term (lambda), `>= 0`. `lam=0` trains with the
             base loss alone while still tracking targets.
+        table_dtype: storage precision of the table: `"float32"`, or
+            `"bfloat16"` / `"float16"` to halve its memory (see `TargetTable`).
+        table_placement: None, or `"host"` to keep the table in host memory
+            (single-replica training).
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -132,7 +136,17 @@ class ELRModel(keras.Model):
         Regularization Prevents Memorization of Noisy Labels", NeurIPS 2020.
     """
 
-    def __init__(self, backbone, num_examples, num_classes, beta=0.7, lam=3.0, **kwargs):
+    def __init__(
+        self,
+        backbone,
+        num_examples,
+        num_classes,
+        beta=0.7,
+        lam=3.0,
+        table_dtype="float32",
+        table_placement=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         validate_hyperparameters(beta, lam)
         check_output_width(output_width(backbone), num_classes)
@@ -141,7 +155,14 @@ class ELRModel(keras.Model):
         self.num_classes = num_classes
         self.beta = float(beta)
         self.lam = float(lam)
-        self.targets = TargetTable(num_examples, num_classes, beta=beta, name="target_table")
+        self.targets = TargetTable(
+            num_examples,
+            num_classes,
+            beta=beta,
+            storage_dtype=table_dtype,
+            placement=table_placement,
+            name="target_table",
+        )
         self.ce_tracker = keras.metrics.Mean(name="ce")
         self.elr_tracker = keras.metrics.Mean(name="elr")
         if backbone.built:
@@ -150,7 +171,7 @@ class ELRModel(keras.Model):
     @property
     def target_table(self):
         """The `[num_examples, num_classes]` target table as a tensor."""
-        return tf.convert_to_tensor(self.targets.table)
+        return tf.cast(tf.convert_to_tensor(self.targets.table), tf.float32)
 
     def compile(self, optimizer="rmsprop", loss=None, **kwargs):
         """`keras.Model.compile`; `loss` defaults to cross-entropy on logits."""
@@ -257,6 +278,8 @@ class ELRModel(keras.Model):
             num_classes=self.num_classes,
             beta=self.beta,
             lam=self.lam,
+            table_dtype=self.targets.storage_dtype,
+            table_placement=self.targets.placement,
         )
         return config
 

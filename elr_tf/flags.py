@@ -16,7 +16,8 @@ _HELP = {
     "clothing1m, webvision.",
     "data_dir": "Data directory (tfds data_dir, IDX folder or file-list root).",
     "arch": "Backbone preset, see elr_tf.backbones.PRESETS.",
-    "loss": "`elr` or `ce` (the cross-entropy baseline through the same program).",
+    "loss": "`elr`, `elr_plus` (two networks, mixup, weight averaging) or `ce` "
+    "(the cross-entropy baseline through the same program).",
     "lr": "Initial learning rate.",
     "bs": "Global batch size.",
     "beta": "Temporal-ensembling momentum of the targets, in [0, 1).",
@@ -49,6 +50,14 @@ _HELP = {
     "jit_compile": "Compile the train step with XLA.",
     "mixed_precision": "Train with the mixed_float16 policy (GPUs).",
     "verbose": "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",
+    "malpha": "ELR+: mixup Beta(alpha, alpha) parameter; 0 turns mixup off.",
+    "ealpha": "ELR+: final weight-averaging momentum, in [0, 1).",
+    "ema_update": "ELR+: ramp the averaging momentum over --ema_step steps "
+    "(else the running-mean schedule min(1 - 1/(step+1), ealpha)).",
+    "ema_step": "ELR+: ramp length of the averaging momentum, in optimizer steps.",
+    "coef_step": "ELR+: ramp length of the ELR term, in optimizer steps (0: no ramp).",
+    "label_reweighting": "ELR+: the label term uses y_mix * q renormalised: auto (on iff "
+    "100 classes, as the reference), on or off.",
 }
 
 

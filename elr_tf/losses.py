@@ -110,3 +110,112 @@ def elr_loss(labels, logits, targets, lam):
     ce = tf.reduce_mean(cross_entropy(labels, logits))
     reg = tf.reduce_mean(elr_regularizer(targets, clipped_softmax(logits)))
     return ce + lam * reg, ce, reg
+
+
+# --- ELR+ -------------------------------------------------------------------
+
+
+def sigmoid_rampup(step, length):
+    """The sigmoid-shaped ramp `exp(-5 (1 - min(step, L) / L)^2)` of ELR+.
+
+    ELR+ multiplies the regulariser by this ramp (`L = coef_step`) and
+    ramps the weight-averaging momentum with it (`L = ema_step`), so that
+    neither acts at full strength while the networks are still random
+    (ELR-SPEC §3, steps 4 and 5).
+
+    Args:
+        step: the (1-based) training step, a number or scalar tensor.
+        length: ramp length `L`, a Python number `>= 0`. `L = 0` means no
+            ramp: the value is 1 from the first step.
+
+    Returns:
+        float32 scalar in `(0, 1]`: `exp(-5) ~ 0.0067` at step 0, 1 from
+        step `L` on.
+
+    Example:
+
+    >>> round(float(sigmoid_rampup(50, 100)), 4)  # exp(-5 * 0.5**2)
+    0.2865
+    """
+    if isinstance(length, bool) or not isinstance(length, (int, float)) or length < 0:
+        raise ValueError(f"`length` must be a number >= 0. Received: length={length!r}")
+    if length == 0:
+        return tf.constant(1.0, tf.float32)
+    step = tf.clip_by_value(tf.cast(step, tf.float32), 0.0, float(length))
+    phase = 1.0 - step / float(length)
+    return tf.exp(-5.0 * phase * phase)
+
+
+def soft_cross_entropy(soft_labels, logits):
+    """Per-example cross-entropy `-sum(y * log_softmax(z))` with soft labels.
+
+    Args:
+        soft_labels: `[batch, num_classes]` label distributions (e.g. mixed
+            one-hot labels).
+        logits: `[batch, num_classes]`.
+
+    Returns:
+        float32 `[batch]`.
+    """
+    log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+    return -tf.reduce_sum(tf.cast(soft_labels, tf.float32) * log_probs, axis=-1)
+
+
+def reweighted_labels(mixed_labels, mixed_targets):
+    """ELR+ label reweighting: `y_mix * q`, renormalised to sum to 1.
+
+    The reference applies it to 100-class data: the label term's target
+    keeps only the (mixed) labelled classes, weighted by how much the
+    target table believes in each (ELR-SPEC §3, step 3). A row whose
+    product is all zero (possible only if the targets underflow to exactly
+    0 on the labelled classes) gives a zero row instead of NaN.
+
+    Args:
+        mixed_labels: `[batch, num_classes]` mixed one-hot labels `y_mix`.
+        mixed_targets: `[batch, num_classes]` mixed target rows `q`.
+
+    Returns:
+        float32 `[batch, num_classes]`, constant for the optimiser.
+
+    Example:
+
+    >>> reweighted_labels([[0.75, 0.25, 0.0]], [[0.2, 0.6, 0.2]]).numpy()
+    array([[0.5, 0.5, 0. ]], dtype=float32)
+    """
+    product = tf.cast(mixed_labels, tf.float32) * tf.stop_gradient(
+        tf.cast(mixed_targets, tf.float32)
+    )
+    return tf.math.divide_no_nan(product, tf.reduce_sum(product, axis=-1, keepdims=True))
+
+
+def elr_plus_loss(mixed_labels, logits, mixed_targets, lam, ramp=1.0, label_reweighting=False):
+    """The ELR+ loss of one network on one mixed batch, averaged.
+
+    `softCE(z, y') + ramp * lam * mean(log(1 - <q, p>))` with
+    `p = clipped_softmax(z)` and `y' = y_mix`, or
+    `reweighted_labels(y_mix, q)` with `label_reweighting`
+    (ELR-SPEC §3, steps 3-4). `q` must already include this batch's update.
+
+    Args:
+        mixed_labels: `[batch, num_classes]` mixed one-hot labels.
+        logits: `[batch, num_classes]` logits of the network on the mixed
+            inputs.
+        mixed_targets: `[batch, num_classes]` mixed target rows `q`.
+        lam: regularisation strength (lambda), `>= 0`.
+        ramp: the current value of `sigmoid_rampup(step, coef_step)`.
+        label_reweighting: use `y_mix * q` (renormalised) as the label.
+
+    Returns:
+        `(total, ce, reg)` float32 scalars; `total = ce + ramp * lam * reg`.
+
+    Example:
+
+    >>> total, ce, reg = elr_plus_loss(
+    ...     [[0.7, 0.3]], [[1.0, 0.0]], [[0.3, 0.0]], lam=3.0)
+    """
+    labels = mixed_labels
+    if label_reweighting:
+        labels = reweighted_labels(mixed_labels, mixed_targets)
+    ce = tf.reduce_mean(soft_cross_entropy(labels, logits))
+    reg = tf.reduce_mean(elr_regularizer(mixed_targets, clipped_softmax(logits)))
+    return ce + ramp * lam * reg, ce, reg

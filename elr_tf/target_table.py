@@ -5,6 +5,11 @@ import tensorflow as tf
 
 from elr_tf import losses
 
+# Storage precisions of the table. bfloat16/float16 halve its memory (a
+# WebVision-1000 table, 2.4M x 1000, is 9.6 GB in float32); the ensemble
+# arithmetic is always float32.
+STORAGE_DTYPES = ("float32", "bfloat16", "float16")
+
 
 @keras.saving.register_keras_serializable(package="elr_tf")
 class TargetTable(keras.layers.Layer):
@@ -31,6 +36,12 @@ class TargetTable(keras.layers.Layer):
         num_examples: number of rows; ids must lie in `[0, num_examples)`.
         num_classes: number of columns.
         beta: temporal-ensembling momentum in `[0, 1)`.
+        storage_dtype: `"float32"` (default), or `"bfloat16"`/`"float16"` to
+            halve the table's memory; arithmetic stays float32.
+        placement: None (with the model) or `"host"`: keep the table in host
+            memory (single-replica training only), so a table larger than
+            accelerator memory still works; each step moves only the batch's
+            rows.
         validate_ids: check ids at run time (raises `InvalidArgumentError`
             naming the bad id). XLA drops run-time checks, so under
             `jit_compile=True` ids are not checked inside the step.
@@ -49,8 +60,34 @@ class TargetTable(keras.layers.Layer):
         Noisy Labels", NeurIPS 2020, eq. (9).
     """
 
-    def __init__(self, num_examples, num_classes, beta=0.7, validate_ids=True, **kwargs):
+    def __init__(
+        self,
+        num_examples,
+        num_classes,
+        beta=0.7,
+        validate_ids=True,
+        storage_dtype="float32",
+        placement=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
+        if storage_dtype not in STORAGE_DTYPES:
+            raise ValueError(
+                f"`storage_dtype` must be one of {STORAGE_DTYPES}. "
+                f"Received: storage_dtype={storage_dtype!r}"
+            )
+        if placement not in (None, "host"):
+            raise ValueError(
+                f"`placement` must be None or 'host'. Received: placement={placement!r}"
+            )
+        if placement == "host" and tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            raise ValueError(
+                "`placement='host'` keeps one table in host memory, which a "
+                "multi-replica strategy would mirror onto every device; use "
+                "`storage_dtype='bfloat16'` to halve the table there instead. "
+                f"Received: placement={placement!r} under "
+                f"{type(tf.distribute.get_strategy()).__name__}"
+            )
         if not isinstance(num_examples, int) or num_examples < 1:
             raise ValueError(
                 "`num_examples` must be a positive integer. "
@@ -66,15 +103,18 @@ class TargetTable(keras.layers.Layer):
         self.num_classes = num_classes
         self.beta = float(beta)
         self.validate_ids = validate_ids
-        self.table = self.add_weight(
-            shape=(num_examples, num_classes),
-            initializer="zeros",
-            dtype="float32",
-            trainable=False,
-            autocast=False,
-            aggregation="only_first_replica",
-            name="targets",
-        )
+        self.storage_dtype = storage_dtype
+        self.placement = placement
+        with tf.device("/cpu:0" if placement == "host" else None):
+            self.table = self.add_weight(
+                shape=(num_examples, num_classes),
+                initializer="zeros",
+                dtype=storage_dtype,
+                trainable=False,
+                autocast=False,
+                aggregation="only_first_replica",
+                name="targets",
+            )
         self.built = True
 
     def _variable(self):
@@ -101,7 +141,7 @@ class TargetTable(keras.layers.Layer):
     def read(self, ids):
         """Returns the rows `T[ids]` as a float32 tensor."""
         ids = self._check_ids(tf.cast(tf.reshape(ids, [-1]), tf.int64))
-        return tf.gather(self._variable(), ids)
+        return tf.cast(tf.gather(self._variable(), ids), tf.float32)
 
     def update(self, ids, estimates):
         """Ensembles `estimates` into rows `ids` and returns the new rows.
@@ -121,13 +161,20 @@ class TargetTable(keras.layers.Layer):
         ids = self._check_ids(tf.cast(tf.reshape(ids, [-1]), tf.int64))
         estimates = tf.stop_gradient(tf.cast(estimates, tf.float32))
         variable = self._variable()
-        new_rows = losses.ensemble_targets(tf.gather(variable, ids), estimates, self.beta)
+        new_rows = losses.ensemble_targets(
+            tf.cast(tf.gather(variable, ids), tf.float32), estimates, self.beta
+        )
+        # Rows are stored in `storage_dtype`; what this step returns is what
+        # the table now holds (rounded the same way).
+        new_rows = tf.cast(tf.cast(new_rows, self.storage_dtype), tf.float32)
         all_ids, all_rows = ids, new_rows
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:
             all_ids, all_rows = _gather_from_replicas(context, ids, new_rows)
         with tf.control_dependencies([new_rows]):
-            variable.scatter_update(tf.IndexedSlices(all_rows, all_ids))
+            variable.scatter_update(
+                tf.IndexedSlices(tf.cast(all_rows, self.storage_dtype), all_ids)
+            )
         return new_rows
 
     def call(self, ids):
@@ -140,6 +187,8 @@ class TargetTable(keras.layers.Layer):
             num_classes=self.num_classes,
             beta=self.beta,
             validate_ids=self.validate_ids,
+            storage_dtype=self.storage_dtype,
+            placement=self.placement,
         )
         return config
 

@@ -33,8 +33,12 @@ import tensorflow as tf
 
 from elr_tf import backbones, checkpointing, datasets, noise
 from elr_tf.elr_model import ELRModel
+from elr_tf.elr_plus_model import ELRPlusModel
+from elr_tf.mixup import Mixup
+from elr_tf.weight_averaging import WeightAveraging
 
-LOSSES = ("ce", "elr")
+LOSSES = ("ce", "elr", "elr_plus")
+LABEL_REWEIGHTING = {"auto": None, "on": True, "off": False}
 SCHEDULES = ("cosine", "multistep", "constant")
 
 # Fields whose flag name differs from the field name (`lambda` is a Python
@@ -85,26 +89,44 @@ class TrainConfig:
     jit_compile: bool = False
     mixed_precision: bool = False
     verbose: int = 1
+    # ELR+ (`--loss=elr_plus`); names as the reference program's flags and
+    # config keys (mixup_alpha -> malpha, ema_alpha -> ealpha).
+    malpha: float = 1.0
+    ealpha: float = 0.997
+    ema_update: bool = True
+    ema_step: int = 40000
+    coef_step: int = 0
+    label_reweighting: str = "auto"
 
     def validate(self):
         """Raises ValueError naming the first bad field."""
-        _check_choice("dataset", self.dataset, datasets.DATASET_NAMES)
-        _check_choice("arch", self.arch, tuple(backbones.PRESETS))
-        _check_choice("loss", self.loss, LOSSES)
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_range("percent", self.percent, 0.0, 1.0)
-        _check_range("beta", self.beta, 0.0, 1.0, high_open=True)
-        _check_range("lambda", self.lam, 0.0, math.inf)
-        _check_range("lr", self.lr, 0.0, math.inf, low_open=True)
-        _check_range("weight_decay", self.weight_decay, 0.0, math.inf)
-        _check_range("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        _check_range("eta_min", self.eta_min, 0.0, math.inf)
-        _check_range("gamma", self.gamma, 0.0, 1.0, low_open=True)
+        check_choice("dataset", self.dataset, datasets.DATASET_NAMES)
+        check_choice("arch", self.arch, tuple(backbones.PRESETS))
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_range("percent", self.percent, 0.0, 1.0)
+        check_range("beta", self.beta, 0.0, 1.0, high_open=True)
+        check_range("lambda", self.lam, 0.0, math.inf)
+        check_range("lr", self.lr, 0.0, math.inf, low_open=True)
+        check_range("weight_decay", self.weight_decay, 0.0, math.inf)
+        check_range("momentum", self.momentum, 0.0, 1.0, high_open=True)
+        check_range("eta_min", self.eta_min, 0.0, math.inf)
+        check_range("gamma", self.gamma, 0.0, 1.0, low_open=True)
+        check_range("malpha", self.malpha, 0.0, math.inf)
+        check_range("ealpha", self.ealpha, 0.0, 1.0, high_open=True)
+        check_choice("label_reweighting", self.label_reweighting, tuple(LABEL_REWEIGHTING))
+        # The reference's Clothing1M config carries ema_step=-1 with the ramp off.
+        for field in ("coef_step",) + (("ema_step",) if self.ema_update else ()):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(
+                    f"`--{field}` must be an integer >= 0. Received: --{field}={value!r}"
+                )
         for field in ("bs", "epochs", "t0"):
-            _check_positive_int(field, getattr(self, field))
+            check_positive_int(field, getattr(self, field))
         for field in ("num_train", "balanced_batches", "image_size"):
             if getattr(self, field) is not None:
-                _check_positive_int(field, getattr(self, field))
+                check_positive_int(field, getattr(self, field))
         if self.seed < 0:
             raise ValueError(f"`--seed` must be >= 0. Received: --seed={self.seed}")
         if list(self.milestones) != sorted(self.milestones) or any(m < 1 for m in self.milestones):
@@ -137,14 +159,14 @@ class TrainConfig:
 _SYNTHETIC_NOISE_DATASETS = ("fashion_mnist", "cifar10", "cifar100")
 
 
-def _check_choice(flag, value, choices):
+def check_choice(flag, value, choices):
     if value not in choices:
         raise ValueError(
             f"`--{flag}` must be one of {', '.join(choices)}. Received: --{flag}={value!r}"
         )
 
 
-def _check_range(flag, value, low, high, low_open=False, high_open=False):
+def check_range(flag, value, low, high, low_open=False, high_open=False):
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if ok:
         ok = (value > low if low_open else value >= low) and (
@@ -155,7 +177,7 @@ def _check_range(flag, value, low, high, low_open=False, high_open=False):
         raise ValueError(f"`--{flag}` must be in {interval}. Received: --{flag}={value!r}")
 
 
-def _check_positive_int(flag, value):
+def check_positive_int(flag, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"`--{flag}` must be a positive integer. Received: --{flag}={value!r}")
 
@@ -277,7 +299,35 @@ def load_noisy_data(config):
 
 
 def build_model(config, data):
-    """Builds the backbone and `ELRModel`; call inside the strategy scope."""
+    """Builds the backbone(s) and the model; call inside the strategy scope.
+
+    `--loss=elr_plus` builds an `ELRPlusModel` of four backbones (two
+    networks and their averaged copies, pretrained alike when the preset
+    is); otherwise an `ELRModel` (`--loss=ce`: `lam=0`).
+    """
+    if config.loss == "elr_plus":
+        return ELRPlusModel(
+            _build_backbone(config, data),
+            _build_backbone(config, data),
+            num_examples=data.num_examples,
+            num_classes=data.num_classes,
+            beta=config.beta,
+            lam=config.lam,
+            coef_step=config.coef_step,
+            label_reweighting=LABEL_REWEIGHTING[config.label_reweighting],
+            ema_network1=_build_backbone(config, data),
+            ema_network2=_build_backbone(config, data),
+        )
+    return ELRModel(
+        _build_backbone(config, data),
+        num_examples=data.num_examples,
+        num_classes=data.num_classes,
+        beta=config.beta,
+        lam=config.lam if config.loss == "elr" else 0.0,
+    )
+
+
+def _build_backbone(config, data):
     backbone = backbones.build_backbone(
         config.arch,
         data.num_classes,
@@ -288,13 +338,19 @@ def build_model(config, data):
     preprocessing = backbones.PRESETS[config.arch]["preprocessing"]
     if preprocessing is not None:
         backbone = _with_imagenet_preprocessing(backbone, preprocessing, data)
-    return ELRModel(
-        backbone,
-        num_examples=data.num_examples,
-        num_classes=data.num_classes,
-        beta=config.beta,
-        lam=config.lam if config.loss == "elr" else 0.0,
+    return backbone
+
+
+def method_callbacks(config):
+    """Callbacks the method needs besides the model: ELR+'s averaging and mixup."""
+    if config.loss != "elr_plus":
+        return []
+    averaging = WeightAveraging(
+        config.ealpha, ema_update=config.ema_update, ema_step=config.ema_step
     )
+    if config.malpha == 0:  # As the reference: mixup_alpha 0 turns mixup off.
+        return [averaging]
+    return [averaging, Mixup(config.malpha, seed=config.seed)]
 
 
 def _weights_override(config):
@@ -335,6 +391,25 @@ class _TestEvaluation(keras.callbacks.Callback):
             result = self.model.evaluate(dataset, verbose=0, return_dict=True)
             logs[f"{prefix}_accuracy"] = result["accuracy"]
             logs[f"{prefix}_top5"] = result["top5"]
+
+
+def compile_model(model, config, steps_per_epoch, metrics=None):
+    """Compiles `model` as `train` does: SGD with momentum on the schedule.
+
+    Weight decay is not an optimizer argument: the backbones carry it as an
+    L2 penalty, which matches SGD weight decay of the reference (coupled).
+    """
+    model.compile(
+        optimizer=keras.optimizers.SGD(
+            learning_rate_schedule(config, steps_per_epoch), momentum=config.momentum
+        ),
+        metrics=metrics
+        or [
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
+        ],
+        jit_compile=config.jit_compile,
+    )
 
 
 class _NonFiniteGuard(keras.callbacks.Callback):
@@ -381,7 +456,7 @@ class _EpochTimer(keras.callbacks.Callback):
             logs["seconds"] = elapsed
 
 
-class _EpochClock(keras.callbacks.Callback):
+class EpochClock(keras.callbacks.Callback):
     """Sets the data pipeline's epoch variable at the start of each epoch.
 
     The training data's shuffle and augmentation are drawn from
@@ -482,23 +557,15 @@ def train(config, callbacks=()):
 
     with strategy.scope():
         model = build_model(config, data)
-        model.compile(
-            optimizer=keras.optimizers.SGD(
-                learning_rate_schedule(config, steps_per_epoch), momentum=config.momentum
-            ),
-            metrics=[
-                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
-            ],
-            jit_compile=config.jit_compile,
-        )
+        compile_model(model, config, steps_per_epoch)
 
     checkpoint_dir = os.path.join(out_dir, "checkpoints")
     initial_epoch = checkpointing.restore_latest(model, checkpoint_dir)
     timer = _EpochTimer()
     csv_path = os.path.join(out_dir, "metrics.csv")
     all_callbacks = [
-        _EpochClock(epoch_variable),
+        EpochClock(epoch_variable),
+        *method_callbacks(config),
         timer,
         _TestEvaluation(test_sets),
         _NonFiniteGuard(checkpoint_dir),
@@ -522,6 +589,9 @@ def train(config, callbacks=()):
         )
 
     np.save(os.path.join(out_dir, "targets.npy"), model.target_table.numpy())
+    if isinstance(model, ELRPlusModel):
+        for k, table in enumerate(model.target_tables, start=1):
+            np.save(os.path.join(out_dir, f"targets{k}.npy"), table.numpy())
     if chief:
         model.save(os.path.join(run_dir, "model.keras"))
     summary = _summarise(config, run_dir, csv_path, realised, timer, data)

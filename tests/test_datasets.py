@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from file_layouts import write_clothing1m, write_image, write_lines, write_webvision
 
 from elr_tf import datasets
 
@@ -42,61 +43,6 @@ def _write_tiny_fashion(directory, n_train=60, n_test=20, size=28):
         labels = (np.arange(n) % 10).astype(np.uint8)
         _write_idx(os.path.join(directory, f"{prefix}-labels-idx1-ubyte.gz"), labels)
     return str(directory)
-
-
-def _write_image(path, height, width, value, fmt):
-    image = tf.fill([height, width, 3], tf.constant(value, tf.uint8))
-    encode = tf.io.encode_png if fmt == "png" else tf.io.encode_jpeg
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tf.io.write_file(path, encode(image))
-
-
-def _write_lines(path, lines):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write("".join(line + "\n" for line in lines))
-
-
-def _write_clothing1m(root):
-    """14 classes; 28 noisy train, 7 val, 7 test images of mixed sizes."""
-    keys = {
-        split: [f"images/{i % 10}/{split}_{i:03d}.{'png' if i % 3 else 'jpg'}" for i in range(n)]
-        for split, n in (("train", 28), ("val", 7), ("test", 7))
-    }
-    for split_keys in keys.values():
-        for i, key in enumerate(split_keys):
-            height, width = (20, 30) if i % 2 else (30, 20)
-            fmt = key.rsplit(".", 1)[1]
-            _write_image(os.path.join(root, key), height, width, 10 * (i % 14), fmt)
-    noisy = [f"{k} {i % 14}" for i, k in enumerate(keys["train"])]
-    # Clean labels for val, test and the first 5 train keys.
-    clean = [f"{k} {(i + 1) % 14}" for i, k in enumerate(keys["train"][:5])]
-    clean += [f"{k} {i % 14}" for i, k in enumerate(keys["val"] + keys["test"])]
-    _write_lines(os.path.join(root, "noisy_label_kv.txt"), noisy)
-    _write_lines(os.path.join(root, "clean_label_kv.txt"), clean)
-    _write_lines(os.path.join(root, "noisy_train_key_list.txt"), keys["train"])
-    _write_lines(os.path.join(root, "clean_val_key_list.txt"), keys["val"])
-    _write_lines(os.path.join(root, "clean_test_key_list.txt"), keys["test"])
-    return keys
-
-
-def _write_webvision(root):
-    train, val, imagenet = [], [], []
-    for i, label in enumerate([0, 1, 2, 60, 3, 49, 55, 4, 0, 1]):
-        key = f"google/q{label:04d}/{i:04d}.jpg"
-        _write_image(os.path.join(root, key), 24, 32, 5 * i, "jpg")
-        train.append(f"{key} {label}")
-    for i, label in enumerate([0, 1, 70, 2]):
-        _write_image(os.path.join(root, "val_images_256", f"v{i}.jpg"), 32, 24, 9, "jpg")
-        # Bare names as in the WebVision release; a leading folder also works.
-        val.append(f"{'val_images_256/' if i == 1 else ''}v{i}.jpg {label}")
-    for i, label in enumerate([3, 99, 4]):
-        name = f"ILSVRC2012_val_{i:08d}.JPEG"
-        _write_image(os.path.join(root, "imagenet", "val", name), 30, 30, 7, "png")
-        imagenet.append(f"{name} {label}")
-    _write_lines(os.path.join(root, "info", "train_filelist_google.txt"), train)
-    _write_lines(os.path.join(root, "info", "val_filelist.txt"), val)
-    _write_lines(os.path.join(root, "imagenet", "imagenet_val.txt"), imagenet)
 
 
 def _eager_and_mapped(fn, *args):
@@ -380,7 +326,7 @@ def test_normalize_hand_values():
 
 def test_load_resize_and_crops(tmp_path):
     path = str(tmp_path / "img.png")
-    _write_image(path, 20, 30, 100, "png")
+    write_image(path, 20, 30, 100, "png")
     eager, mapped = _eager_and_mapped(lambda p: datasets._load_image(p, 10), path)
     for result in (eager, mapped):
         assert tuple(result.shape) == (10, 15, 3)  # Shorter side 20 -> 10.
@@ -510,7 +456,7 @@ def test_pipeline_bad_arguments(tiny):
 
 
 def test_clothing1m(tmp_path, seed):
-    keys = _write_clothing1m(tmp_path)
+    keys = write_clothing1m(tmp_path)
     data = datasets.load_dataset("clothing1m", tmp_path, image_size=16)
     assert data.num_classes == 14 and data.image_shape == (16, 16, 3)
     assert data.resize_size == 18 and data.augment == "large"
@@ -541,7 +487,7 @@ def test_clothing1m(tmp_path, seed):
 
 def test_clothing1m_reference_layout(tmp_path):
     # Lists in annotations/, class folders directly in data_dir.
-    keys = _write_clothing1m(tmp_path / "staging")
+    keys = write_clothing1m(tmp_path / "staging")
     os.makedirs(tmp_path / "c1m" / "annotations")
     for name in os.listdir(tmp_path / "staging"):
         source = tmp_path / "staging" / name
@@ -557,7 +503,7 @@ def test_clothing1m_reference_layout(tmp_path):
 
 
 def test_clothing1m_corrupt_image_named(tmp_path):
-    keys = _write_clothing1m(tmp_path)
+    keys = write_clothing1m(tmp_path)
     with open(os.path.join(tmp_path, keys["val"][2]), "wb") as f:
         f.write(b"")
     data = datasets.load_dataset("clothing1m", tmp_path, image_size=16)
@@ -566,7 +512,7 @@ def test_clothing1m_corrupt_image_named(tmp_path):
 
 
 def test_find_unreadable_images(tmp_path):
-    keys = _write_clothing1m(tmp_path)
+    keys = write_clothing1m(tmp_path)
     data = datasets.load_dataset("clothing1m", tmp_path, image_size=16)
     assert datasets.find_unreadable_images(data.val) == []
     # A valid JPEG header followed by a cut-off body: the decoder's own error
@@ -583,20 +529,20 @@ def test_find_unreadable_images(tmp_path):
 
 
 def test_clothing1m_bad_files(tmp_path):
-    _write_clothing1m(tmp_path)
+    write_clothing1m(tmp_path)
     os.remove(tmp_path / "clean_test_key_list.txt")
     with pytest.raises(FileNotFoundError, match="clean_test_key_list.txt"):
         datasets.load_dataset("clothing1m", tmp_path)
-    _write_lines(str(tmp_path / "clean_test_key_list.txt"), ["images/9/unknown.jpg"])
+    write_lines(str(tmp_path / "clean_test_key_list.txt"), ["images/9/unknown.jpg"])
     with pytest.raises(ValueError, match="clean_test_key_list.txt:1: key"):
         datasets.load_dataset("clothing1m", tmp_path)
-    _write_lines(str(tmp_path / "noisy_label_kv.txt"), ["a.jpg 0", "b.jpg x"])
+    write_lines(str(tmp_path / "noisy_label_kv.txt"), ["a.jpg 0", "b.jpg x"])
     with pytest.raises(ValueError, match="noisy_label_kv.txt:2: expected"):
         datasets.load_dataset("clothing1m", tmp_path)
 
 
 def test_webvision(tmp_path, seed):
-    _write_webvision(tmp_path)
+    write_webvision(tmp_path)
     data = datasets.load_dataset("webvision", tmp_path, image_size=(16, 16))
     assert data.num_classes == 50 and data.image_shape == (16, 16, 3)
     # Labels 60 and 55 are outside the first 50 classes and dropped.
@@ -648,10 +594,10 @@ def test_noisy_labels_csv(tmp_path):
     directory = _write_tiny_fashion(tmp_path / "f")
     rows = [f"{i},{(i + 1) % 10}" for i in range(60)]
     csv_path = tmp_path / "noisy.csv"
-    _write_lines(str(csv_path), ["id,label"] + rows)
+    write_lines(str(csv_path), ["id,label"] + rows)
     data = datasets.load_dataset("fashion_mnist", directory, noisy_labels_file=csv_path)
     np.testing.assert_array_equal(data.train.labels, (data.train.ids + 1) % 10)
-    _write_lines(str(csv_path), rows)  # No header.
+    write_lines(str(csv_path), rows)  # No header.
     data = datasets.load_dataset("fashion_mnist", directory, noisy_labels_file=csv_path)
     np.testing.assert_array_equal(data.val.labels, (data.val.ids + 1) % 10)
 
@@ -663,10 +609,10 @@ def test_noisy_labels_csv(tmp_path):
         (rows[:-1], r"noisy.csv gives no label for 1"),
     ]
     for lines, message in cases:
-        _write_lines(str(csv_path), lines)
+        write_lines(str(csv_path), lines)
         with pytest.raises(ValueError, match=message):
             datasets.load_dataset("fashion_mnist", directory, noisy_labels_file=csv_path)
-    _write_lines(str(tmp_path / "labels.txt"), rows)
+    write_lines(str(tmp_path / "labels.txt"), rows)
     with pytest.raises(ValueError, match="must end in .npy or .csv"):
         datasets.load_dataset("fashion_mnist", directory, noisy_labels_file=tmp_path / "labels.txt")
 

@@ -67,3 +67,46 @@ def test_get_config_round_trip():
     clone = TargetTable.from_config(table.get_config())
     assert (clone.num_examples, clone.num_classes, clone.beta) == (7, 3, 0.9)
     assert clone.table.shape == (7, 3)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_low_precision_storage_halves_memory_and_returns_stored_rows(dtype):
+    table = TargetTable(num_examples=4, num_classes=3, beta=0.7, storage_dtype=dtype)
+    assert table.table.dtype == dtype
+    estimate = tf.constant([[0.1234567, 0.3333333, 0.5432100]])
+    rows = table.update(tf.constant([2]), estimate)
+    assert rows.dtype == tf.float32
+    np.testing.assert_allclose(rows.numpy(), 0.3 * estimate.numpy(), rtol=1e-2)
+    # What `update` returns is exactly what the table holds.
+    np.testing.assert_array_equal(table.read([2]).numpy(), rows.numpy())
+
+
+def test_host_placement_puts_table_on_cpu():
+    table = TargetTable(num_examples=4, num_classes=2, placement="host")
+    assert "CPU" in table.table.value.device
+    rows = table.update(tf.constant([0]), tf.constant([[0.5, 0.5]]))
+    np.testing.assert_allclose(rows.numpy(), [[0.15, 0.15]])
+
+
+def test_host_placement_refused_under_multi_replica_strategy(mirrored):
+    with mirrored(2).scope():
+        with pytest.raises(ValueError, match="placement='host'"):
+            TargetTable(num_examples=4, num_classes=2, placement="host")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(storage_dtype="int8"), "storage_dtype"),
+        (dict(placement="gpu"), "placement"),
+    ],
+)
+def test_bad_storage_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TargetTable(num_examples=3, num_classes=2, **kwargs)
+
+
+def test_storage_options_round_trip_in_config():
+    table = TargetTable(num_examples=3, num_classes=2, storage_dtype="bfloat16", placement="host")
+    clone = TargetTable.from_config(table.get_config())
+    assert (clone.storage_dtype, clone.placement) == ("bfloat16", "host")

@@ -1,0 +1,452 @@
+"""`ELRPlusModel`: two networks co-trained with ELR+ (ELR-SPEC §3)."""
+
+import warnings
+
+import keras
+import tensorflow as tf
+
+from elr_tf import inputs as inputs_lib
+from elr_tf import losses, mixup
+from elr_tf.elr_model import (
+    check_labels,
+    check_output_width,
+    multi_worker_build_batch,
+    multi_worker_logs,
+    output_width,
+    validate_hyperparameters,
+)
+from elr_tf.target_table import TargetTable
+
+_NETWORKS = 2
+
+
+@keras.saving.register_keras_serializable(package="elr_tf")
+class ELRPlusModel(keras.Model):
+    """Trains two classifiers with ELR+: co-targets, mixup, weight averaging.
+
+    Two networks `f1`, `f2` of the same architecture, each with a weight
+    averaged copy `ema1`, `ema2` and a target table `T1`, `T2` addressed by
+    sample id. Each training step, for network `k` with partner `o`
+    (ELR-SPEC §3):
+
+    1. `T_k[i] <- beta * T_k[i] + (1 - beta) * softmax(ema_o(x))`, on the
+       un-mixed batch: each network's targets come from the *other*
+       network's averaged copy.
+    2. Mixup with this network's own `l_k` and permutation `m_k`:
+       `x_mix`, `y_mix` (one-hot) and `q = l*T_k[i] + (1-l)*T_k[i][m]`.
+    3. `loss_k = softCE(f_k(x_mix), y') + ramp(step) * lam *
+       mean(log(1 - <q, clip(softmax(f_k(x_mix)))>))`, with `y' = y_mix`,
+       or `y_mix * q` renormalised when `label_reweighting` is on
+       (`None`: on iff `num_classes == 100`, as the reference), and
+       `ramp = losses.sigmoid_rampup(step, coef_step)`.
+
+    The optimiser minimises `loss_1 + loss_2` (plus both networks' weight
+    decay) over both networks' weights. Neither loss depends on the other
+    network's weights (targets are constants), so this is exactly two
+    separate optimisers for per-variable optimisers such as SGD; only
+    global-norm gradient clipping would couple them. The mixup draw and the
+    averaging are callbacks: `elr_tf.mixup.Mixup` (without it, no mixing)
+    and `elr_tf.weight_averaging.WeightAveraging` (required: without it the
+    copies never move; `fit` warns).
+
+    Design choices, compared with the reference code:
+
+    - Both networks take a step on every batch, each seeing the other's
+      averaged copy as of the previous step. The reference (one GPU) runs a
+      whole epoch of network 1 and then a whole epoch of network 2 on a
+      second data loader, so network 1 reads network 2's copy from the end
+      of the previous epoch; with two GPUs both read a snapshot taken at
+      the end of the previous epoch. Per epoch the work is the same (two
+      forward-backward passes and two averaged-copy forwards per batch);
+      targets here are up to one epoch fresher, and both networks see the
+      same examples per step, decorrelated by independent mixup draws.
+    - The averaged copies start as copies of their networks. The
+      reference builds them with their own initialisation (the same one
+      for pretrained backbones); with the ramp its first momentum is
+      ~0.007, so that start is forgotten at once, and with the running-mean
+      schedule (`a = 1/2` at step 1) it weighs `1/(n+1)` after `n` steps,
+      where ours is then the exact mean of the weights seen so far.
+    - The averaged copies run in training mode, as in the reference (its
+      averaged modules stay in `train()` mode): batch norm normalises with
+      the statistics of the un-mixed batch, and each copy's moving
+      statistics follow its own forward passes (they are not averaged from
+      the network, since the reference averages `parameters()` only). They
+      are used only if a copy is called in inference mode.
+    - Evaluation and prediction return `(f1(x) + f2(x)) / 2`, the two
+      networks (not their averaged copies) in inference mode, as the
+      reference's one-GPU test (its two-GPU path averages `f1` with the
+      copy of `f2`, an inconsistency not reproduced here).
+    - Training metrics (the compiled ones, e.g. accuracy) are computed on
+      `(ema1(x) + ema2(x)) / 2` on the un-mixed batch against the given
+      (noisy) labels, the outputs the step computes anyway (the reference
+      logs them as `metrics_ema`). `loss` is `loss_1 + loss_2` with weight
+      decay; `ce1`, `ce2`, `elr1`, `elr2` are each network's label term
+      and regulariser (before `ramp * lam`).
+
+    Distributed training: losses are averaged over each replica's batch
+    and divided by the number of replicas, like Keras's compiled loss; the
+    tables gather ids across replicas (`TargetTable`). A run on N
+    replicas matches a single-device run when mixup is off (tested). With
+    mixup on, every replica uses the same `l` and draws partners within its
+    own share of the batch (same seed, so the same permutation pattern), so
+    the runs differ only in which examples get mixed. Batch norm
+    statistics are per replica (as for any Keras model).
+
+    Args:
+        network1: a built Keras model mapping inputs to logits
+            `[batch, num_classes]` (no softmax).
+        network2: a second model of the same architecture (different
+            initial weights), or None to clone `network1` with a fresh
+            initialisation (functional and Sequential models only).
+        num_examples: size of the training id space (rows of each table).
+        num_classes: number of classes; must match the networks' output.
+        beta: temporal-ensembling momentum of the targets, in `[0, 1)`.
+        lam: weight of the ELR term (lambda), `>= 0`.
+        coef_step: ramp length of the ELR term in optimizer steps, `>= 0`
+            (0: no ramp).
+        label_reweighting: use `y_mix * q` (renormalised) as the label of
+            the cross-entropy term; None: on iff `num_classes == 100`.
+        ema_network1: the averaged copy of `network1` (same architecture);
+            None clones `network1`. Its weights are set to `network1`'s.
+        ema_network2: likewise for `network2`.
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Example:
+
+    ```python
+    build = lambda: elr_tf.backbones.build_backbone("preact_resnet18", 10)
+    model = ELRPlusModel(build(), build(), num_examples=len(x), num_classes=10,
+                         beta=0.7, lam=3.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.02, momentum=0.9),
+                  metrics=["accuracy"])
+    model.fit(elr_tf.with_index(x, y, batch_size=128), epochs=200, callbacks=[
+        elr_tf.mixup.Mixup(alpha=1.0, seed=123),
+        elr_tf.weight_averaging.WeightAveraging(0.997, ema_step=40000),
+    ])
+    ```
+
+    References:
+        Liu, Niles-Weed, Razavian, Fernandez-Granda. "Early-Learning
+        Regularization Prevents Memorization of Noisy Labels", NeurIPS 2020,
+        §5 and Appendix (ELR+); reference code `shengliu66/ELR`, `ELR_plus/`.
+    """
+
+    def __init__(
+        self,
+        network1,
+        network2,
+        num_examples,
+        num_classes,
+        beta=0.7,
+        lam=3.0,
+        coef_step=0,
+        label_reweighting=None,
+        ema_network1=None,
+        ema_network2=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        validate_hyperparameters(beta, lam)
+        if isinstance(coef_step, bool) or not isinstance(coef_step, int) or coef_step < 0:
+            raise ValueError(
+                f"`coef_step` must be an integer >= 0. Received: coef_step={coef_step!r}"
+            )
+        if label_reweighting is not None and not isinstance(label_reweighting, bool):
+            raise ValueError(
+                "`label_reweighting` must be None, True or False. "
+                f"Received: label_reweighting={label_reweighting!r}"
+            )
+        _check_built("network1", network1)
+        if network2 is None:
+            network2 = _clone("network2", network1, keep_weights=False)
+        _check_built("network2", network2)
+        if network2 is network1:
+            raise ValueError("`network2` must be a different model object from `network1`.")
+        check_output_width(output_width(network1), num_classes)
+        _check_same_architecture("network2", network2, network1)
+        emas = []
+        for k, (network, ema) in enumerate(
+            ((network1, ema_network1), (network2, ema_network2)), start=1
+        ):
+            if ema is None:
+                ema = _clone(f"ema_network{k}", network, keep_weights=True)
+            _check_built(f"ema_network{k}", ema)
+            if any(ema is other for other in (network1, network2, *emas)):
+                raise ValueError(
+                    f"`ema_network{k}` must be a separate copy, not a network or the "
+                    "other averaged copy."
+                )
+            _check_same_architecture(f"ema_network{k}", ema, network)
+            ema.set_weights(network.get_weights())
+            # Excluded from the optimiser and the weight decay, but the
+            # layers stay trainable so batch norm uses batch statistics
+            # when the copy runs in training mode (see class docstring).
+            for variable in ema.weights:
+                variable.trainable = False
+            emas.append(ema)
+
+        self.network1 = network1
+        self.network2 = network2
+        self.ema_network1, self.ema_network2 = emas
+        self.num_examples = num_examples
+        self.num_classes = num_classes
+        self.beta = float(beta)
+        self.lam = float(lam)
+        self.coef_step = coef_step
+        self.label_reweighting = label_reweighting
+        self.targets1 = TargetTable(num_examples, num_classes, beta=beta, name="target_table1")
+        self.targets2 = TargetTable(num_examples, num_classes, beta=beta, name="target_table2")
+        # Written by the Mixup callback before each batch; 1 = no mixing.
+        self.mixup_lambda = self.add_weight(
+            shape=(_NETWORKS,),
+            initializer="ones",
+            dtype="float32",
+            trainable=False,
+            name="mixup_lambda",
+        )
+        self.mixup_seed = self.add_weight(
+            shape=(2,), initializer="zeros", dtype="int64", trainable=False, name="mixup_seed"
+        )
+        self.ce_trackers = [keras.metrics.Mean(name=f"ce{k}") for k in (1, 2)]
+        self.elr_trackers = [keras.metrics.Mean(name=f"elr{k}") for k in (1, 2)]
+        self.built = True
+
+    @property
+    def networks(self):
+        """`(network1, network2)`."""
+        return self.network1, self.network2
+
+    @property
+    def ema_networks(self):
+        """The averaged copies `(ema_network1, ema_network2)`."""
+        return self.ema_network1, self.ema_network2
+
+    @property
+    def target_tables(self):
+        """`(T1, T2)`, each `[num_examples, num_classes]`, as tensors."""
+        return tuple(tf.convert_to_tensor(t.table) for t in (self.targets1, self.targets2))
+
+    @property
+    def target_table(self):
+        """The mean of the two tables, `[num_examples, num_classes]`.
+
+        Each table is fed by the other network's averaged copy; their mean
+        is the model's single estimate (e.g. for finding wrong labels with
+        `argmax(T[i]) != y[i]`, ELR-SPEC §4).
+        """
+        first, second = self.target_tables
+        return (first + second) / 2.0
+
+    @property
+    def use_label_reweighting(self):
+        """Whether the label term uses `y_mix * q` (resolves None)."""
+        if self.label_reweighting is None:
+            return self.num_classes == 100
+        return self.label_reweighting
+
+    def averaging_pairs(self):
+        """`(average, weight)` variable pairs for `WeightAveraging`.
+
+        Every trainable weight of each network with the matching variable
+        of its averaged copy (batch-norm moving statistics excluded).
+        """
+        pairs = []
+        for network, ema in zip(self.networks, self.ema_networks):
+            trainable = {id(v) for v in network.trainable_weights}
+            pairs.extend(
+                (average, weight)
+                for weight, average in zip(network.weights, ema.weights)
+                if id(weight) in trainable
+            )
+        return pairs
+
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+        """`keras.Model.compile`; `loss` is the evaluation loss only.
+
+        Training always uses the ELR+ loss. `loss` defaults to sparse
+        cross-entropy on logits and is what `evaluate` reports.
+        """
+        if loss is None:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def compile_from_config(self, config):
+        # As ELRModel: Keras skips restoring the compile state of models that
+        # override `compile`; ours only adds a default, so restoring is safe.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def fit(self, *args, **kwargs):
+        from elr_tf.weight_averaging import WeightAveraging
+
+        # `callbacks` is fit's sixth positional parameter.
+        callbacks = kwargs.get("callbacks", args[5] if len(args) > 5 else None) or []
+        callbacks = getattr(callbacks, "callbacks", callbacks)
+        if not any(isinstance(c, WeightAveraging) for c in callbacks):
+            warnings.warn(
+                "ELRPlusModel.fit without a WeightAveraging callback: the "
+                "averaged copies that produce the targets will not move. Pass "
+                "callbacks=[elr_tf.weight_averaging.WeightAveraging(...)] "
+                "(ema_alpha=0 makes each copy follow its network).",
+                stacklevel=2,
+            )
+        return super().fit(*args, **kwargs)
+
+    def call(self, inputs, training=None):
+        inputs, _ = inputs_lib.split_index(inputs, required=False)
+        first = self.network1(inputs, training=training)
+        second = self.network2(inputs, training=training)
+        check_output_width(first.shape[-1], self.num_classes)
+        return (first + second) / 2.0
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, index = inputs_lib.split_index(x)
+        index = inputs_lib.check_index(index)
+        y = check_labels(y, self.num_classes)
+
+        # Step 1: each table is fed by the *other* network's averaged copy.
+        teacher_logits = [tf.stop_gradient(ema(x, training=True)) for ema in self.ema_networks]
+        rows = [
+            table.update(index, losses.target_estimate(tf.nn.softmax(teacher_logits[1 - k])))
+            for k, table in enumerate((self.targets1, self.targets2))
+        ]
+        step = tf.cast(self.optimizer.iterations, tf.float32) + 1.0
+        elr_weight = losses.sigmoid_rampup(step, self.coef_step) * self.lam
+        weights = self._network_weights()
+
+        with tf.GradientTape() as tape:
+            parts = [self._network_loss(k, x, y, rows[k], sample_weight) for k in range(_NETWORKS)]
+            decay = [self._weight_decay(network) for network in self.networks]
+            loss = tf.add_n([ce + elr_weight * reg for ce, reg in parts] + decay)
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(loss / replicas if replicas > 1 else loss)
+
+        gradients = tape.gradient(scaled, weights)
+        self.optimizer.apply_gradients(zip(gradients, weights))
+
+        self._track_losses(x, loss, parts)
+        ema_logits = (teacher_logits[0] + teacher_logits[1]) / 2.0
+        logs = self.compute_metrics(x, y, ema_logits, sample_weight=sample_weight)
+        return multi_worker_logs(self.distribute_strategy, logs)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, _ = inputs_lib.split_index(x, required=False)
+        logs = super().test_step((x, y, sample_weight))
+        # The ELR+ parts exist only in training (no sample ids here).
+        hidden = {"ce1", "ce2", "elr1", "elr2"}
+        logs = {k: v for k, v in logs.items() if k not in hidden}
+        return multi_worker_logs(self.distribute_strategy, logs)
+
+    def predict_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, _ = inputs_lib.split_index(x, required=False)
+        return self(x, training=False)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # As ELRModel: works around Keras's symbolic build under
+        # MultiWorkerMirroredStrategy (keras-team/keras#20585).
+        return super()._maybe_symbolic_build(
+            **multi_worker_build_batch(self.distribute_strategy, iterator, data_batch)
+        )
+
+    def _network_weights(self):
+        return [w for network in self.networks for w in network.trainable_weights]
+
+    def _network_loss(self, k, x, y, rows, sample_weight):
+        """Steps 2-3 for network `k`: per-replica means `(ce, reg)`."""
+        lam = self.mixup_lambda[k]
+        order = mixup.permutation(tf.shape(y)[0], self.mixup_seed, stream=k)
+        x_mix = mixup.mix(x, order, lam)
+        y_mix = mixup.mix(tf.one_hot(y, self.num_classes, dtype=tf.float32), order, lam)
+        q = mixup.mix(rows, order, lam)
+        logits = self.networks[k](x_mix, training=True)
+        labels = losses.reweighted_labels(y_mix, q) if self.use_label_reweighting else y_mix
+        ce = losses.soft_cross_entropy(labels, logits)
+        reg = losses.elr_regularizer(q, losses.clipped_softmax(logits))
+        if sample_weight is not None:
+            # The weight of example i applies to its mix, where it dominates.
+            weight = tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
+            ce, reg = ce * weight, reg * weight
+        return tf.reduce_mean(ce), tf.reduce_mean(reg)
+
+    def _weight_decay(self, network):
+        # The networks' `add_loss` terms (L2 weight decay of the backbones);
+        # the averaged copies' weights are not trainable, so add none.
+        if not network.losses:
+            return tf.constant(0.0)
+        return tf.add_n([tf.cast(term, tf.float32) for term in network.losses])
+
+    def _track_losses(self, x, loss, parts):
+        batch = tf.shape(tf.nest.flatten(x)[0])[0]
+        self._loss_tracker.update_state(loss, sample_weight=batch)
+        for (ce, reg), ce_tracker, elr_tracker in zip(parts, self.ce_trackers, self.elr_trackers):
+            ce_tracker.update_state(ce, sample_weight=batch)
+            elr_tracker.update_state(reg, sample_weight=batch)
+
+    def get_config(self):
+        config = super().get_config()
+        serialize = keras.saving.serialize_keras_object
+        config.update(
+            network1=serialize(self.network1),
+            network2=serialize(self.network2),
+            ema_network1=serialize(self.ema_network1),
+            ema_network2=serialize(self.ema_network2),
+            num_examples=self.num_examples,
+            num_classes=self.num_classes,
+            beta=self.beta,
+            lam=self.lam,
+            coef_step=self.coef_step,
+            label_reweighting=self.label_reweighting,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("network1", "network2", "ema_network1", "ema_network2"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def _check_built(argument, network):
+    if not isinstance(network, keras.Model):
+        raise ValueError(
+            f"`{argument}` must be a Keras model. Received: {argument} of type "
+            f"{type(network).__name__}"
+        )
+    if not network.built or not network.weights:
+        raise ValueError(
+            f"`{argument}` must be a built model with weights (give it an "
+            "`Input` or call it once on a batch). Received: an unbuilt "
+            f"{type(network).__name__} named {network.name!r}"
+        )
+
+
+def _check_same_architecture(argument, network, reference):
+    shapes = [tuple(v.shape) for v in network.weights]
+    expected = [tuple(v.shape) for v in reference.weights]
+    if shapes != expected:
+        raise ValueError(
+            f"`{argument}` must have the same architecture (the same weight "
+            f"shapes, in order) as the network it pairs with. Received: "
+            f"{argument} weight shapes {shapes[:6]}{'...' if len(shapes) > 6 else ''} "
+            f"({len(shapes)} weights), expected {expected[:6]}"
+            f"{'...' if len(expected) > 6 else ''} ({len(expected)} weights)"
+        )
+
+
+def _clone(argument, network, keep_weights):
+    try:
+        clone = keras.models.clone_model(network)
+    except Exception as error:  # Subclassed models without a config.
+        raise ValueError(
+            f"Could not clone {network.name!r} to make `{argument}`; pass "
+            f"`{argument}` explicitly (a second model of the same architecture). "
+            f"Keras said: {error}"
+        ) from error
+    if keep_weights:
+        clone.set_weights(network.get_weights())
+    return clone

@@ -1,0 +1,60 @@
+"""Tiny on-disk data sets in the Clothing1M and mini-WebVision layouts."""
+
+import os
+
+import tensorflow as tf
+
+
+def write_image(path, height, width, value, fmt):
+    image = tf.fill([height, width, 3], tf.constant(value, tf.uint8))
+    encode = tf.io.encode_png if fmt == "png" else tf.io.encode_jpeg
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tf.io.write_file(path, encode(image))
+
+
+def write_lines(path, lines):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+
+
+def write_clothing1m(root):
+    """14 classes; 28 noisy train, 7 val, 7 test images of mixed sizes."""
+    keys = {
+        split: [f"images/{i % 10}/{split}_{i:03d}.{'png' if i % 3 else 'jpg'}" for i in range(n)]
+        for split, n in (("train", 28), ("val", 7), ("test", 7))
+    }
+    for split_keys in keys.values():
+        for i, key in enumerate(split_keys):
+            height, width = (20, 30) if i % 2 else (30, 20)
+            fmt = key.rsplit(".", 1)[1]
+            write_image(os.path.join(root, key), height, width, 10 * (i % 14), fmt)
+    noisy = [f"{k} {i % 14}" for i, k in enumerate(keys["train"])]
+    # Clean labels for val, test and the first 5 train keys.
+    clean = [f"{k} {(i + 1) % 14}" for i, k in enumerate(keys["train"][:5])]
+    clean += [f"{k} {i % 14}" for i, k in enumerate(keys["val"] + keys["test"])]
+    write_lines(os.path.join(root, "noisy_label_kv.txt"), noisy)
+    write_lines(os.path.join(root, "clean_label_kv.txt"), clean)
+    write_lines(os.path.join(root, "noisy_train_key_list.txt"), keys["train"])
+    write_lines(os.path.join(root, "clean_val_key_list.txt"), keys["val"])
+    write_lines(os.path.join(root, "clean_test_key_list.txt"), keys["test"])
+    return keys
+
+
+def write_webvision(root):
+    train, val, imagenet = [], [], []
+    for i, label in enumerate([0, 1, 2, 60, 3, 49, 55, 4, 0, 1]):
+        key = f"google/q{label:04d}/{i:04d}.jpg"
+        write_image(os.path.join(root, key), 24, 32, 5 * i, "jpg")
+        train.append(f"{key} {label}")
+    for i, label in enumerate([0, 1, 70, 2]):
+        write_image(os.path.join(root, "val_images_256", f"v{i}.jpg"), 32, 24, 9, "jpg")
+        # Bare names as in the WebVision release; a leading folder also works.
+        val.append(f"{'val_images_256/' if i == 1 else ''}v{i}.jpg {label}")
+    for i, label in enumerate([3, 99, 4]):
+        name = f"ILSVRC2012_val_{i:08d}.JPEG"
+        write_image(os.path.join(root, "imagenet", "val", name), 30, 30, 7, "png")
+        imagenet.append(f"{name} {label}")
+    write_lines(os.path.join(root, "info", "train_filelist_google.txt"), train)
+    write_lines(os.path.join(root, "info", "val_filelist.txt"), val)
+    write_lines(os.path.join(root, "imagenet", "imagenet_val.txt"), imagenet)
