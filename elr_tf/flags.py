@@ -47,6 +47,8 @@ _HELP = {
     "balanced_batches": "Draw this many class-balanced batches per epoch (Clothing1M).",
     "image_size": "Crop size override for Clothing1M/WebVision.",
     "weights": "Pretrained weights for keras.applications backbones: imagenet, none or a path.",
+    "table_dtype": "Target-table storage: float32, bfloat16 or float16 (half the memory).",
+    "table_placement": "`host` keeps the target table in host memory (single device).",
     "jit_compile": "Compile the train step with XLA.",
     "mixed_precision": "Train with the mixed_float16 policy (GPUs).",
     "verbose": "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",

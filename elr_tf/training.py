@@ -35,6 +35,7 @@ from elr_tf import backbones, checkpointing, datasets, noise
 from elr_tf.elr_model import ELRModel
 from elr_tf.elr_plus_model import ELRPlusModel
 from elr_tf.mixup import Mixup
+from elr_tf.target_table import STORAGE_DTYPES
 from elr_tf.weight_averaging import WeightAveraging
 
 LOSSES = ("ce", "elr", "elr_plus")
@@ -86,6 +87,8 @@ class TrainConfig:
     balanced_batches: int | None = None
     image_size: int | None = None
     weights: str = "imagenet"
+    table_dtype: str = "float32"
+    table_placement: str | None = None
     jit_compile: bool = False
     mixed_precision: bool = False
     verbose: int = 1
@@ -104,6 +107,9 @@ class TrainConfig:
         check_choice("arch", self.arch, tuple(backbones.PRESETS))
         check_choice("loss", self.loss, LOSSES)
         check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("table_dtype", self.table_dtype, STORAGE_DTYPES)
+        if self.table_placement is not None:
+            check_choice("table_placement", self.table_placement, ("host",))
         check_range("percent", self.percent, 0.0, 1.0)
         check_range("beta", self.beta, 0.0, 1.0, high_open=True)
         check_range("lambda", self.lam, 0.0, math.inf)
@@ -324,6 +330,8 @@ def build_model(config, data):
         num_classes=data.num_classes,
         beta=config.beta,
         lam=config.lam if config.loss == "elr" else 0.0,
+        table_dtype=config.table_dtype,
+        table_placement=config.table_placement,
     )
 
 
