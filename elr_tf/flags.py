@@ -46,6 +46,7 @@ _HELP = {
     "noisy_labels_file": ".npy or .csv (id,label) replacing the training labels.",
     "balanced_batches": "Draw this many class-balanced batches per epoch (Clothing1M).",
     "image_size": "Crop size override for Clothing1M/WebVision.",
+    "augment": "Random crop/flip augmentation of training images (ELR-SPEC inputs).",
     "weights": "Pretrained weights for keras.applications backbones: imagenet, none or a path.",
     "table_dtype": "Target-table storage: float32, bfloat16 or float16 (half the memory).",
     "table_placement": "`host` keeps the target table in host memory (single device).",

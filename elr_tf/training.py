@@ -86,6 +86,7 @@ class TrainConfig:
     noisy_labels_file: str | None = None
     balanced_batches: int | None = None
     image_size: int | None = None
+    augment: bool = True
     weights: str = "imagenet"
     table_dtype: str = "float32"
     table_placement: str | None = None
@@ -553,6 +554,7 @@ def train(config, callbacks=()):
         data,
         config.bs,
         seed=config.seed,
+        augment=config.augment,
         balanced_batches=config.balanced_batches,
         epoch=epoch_variable,
     )

@@ -6,6 +6,11 @@ Trains the same small CNN twice on the same noisy labels — once with
 cross-entropy, once with ELR — and prints both final test accuracies (the
 test labels are clean). Data come from the Debian `dataset-fashion-mnist`
 files, so nothing is downloaded.
+
+The setting is chosen so that memorisation shows within minutes on a CPU:
+5,000 examples, no augmentation, light weight decay, 30 epochs. There,
+cross-entropy starts fitting the wrong labels after about 10 epochs and its
+test accuracy falls, while ELR's does not.
 """
 
 import os
@@ -19,8 +24,8 @@ from absl import app, flags  # noqa: E402
 from elr_tf import training  # noqa: E402
 
 _PERCENT = flags.DEFINE_float("percent", 0.4, "Symmetric noise rate.")
-_EPOCHS = flags.DEFINE_integer("epochs", 10, "Epochs per model.")
-_NUM_TRAIN = flags.DEFINE_integer("num_train", 20000, "Training examples (0: all 60000).")
+_EPOCHS = flags.DEFINE_integer("epochs", 30, "Epochs per model.")
+_NUM_TRAIN = flags.DEFINE_integer("num_train", 5000, "Training examples (0: all 60000).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/demo", "Where the two runs are written.")
 _VERBOSE = flags.DEFINE_integer("verbose", 2, "Keras verbosity.")
 
@@ -37,6 +42,8 @@ def main(argv):
             epochs=_EPOCHS.value,
             num_train=_NUM_TRAIN.value or None,
             t0=_EPOCHS.value,
+            weight_decay=5e-4,
+            augment=False,
             name=loss,
             output_dir=_OUTPUT_DIR.value,
             verbose=_VERBOSE.value,
