@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from elr_tf import inputs as inputs_lib
 from elr_tf import losses
+from elr_tf.indexed_model import IndexedModel
 from elr_tf.target_table import TargetTable
 
 
@@ -60,40 +61,8 @@ def check_labels(labels, num_classes):
         return tf.identity(labels)
 
 
-def multi_worker_build_batch(strategy, iterator, data_batch):
-    """Arguments for Keras's symbolic build that work for every strategy.
-
-    Under `MultiWorkerMirroredStrategy` the first distributed batch is
-    replaced by its first local component (see `ELRModel`); otherwise the
-    arguments are returned unchanged.
-    """
-    if iterator is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return {"iterator": iterator, "data_batch": data_batch}
-    for _, _, batches in iterator:
-        batch = next(batches)
-        local = tf.nest.map_structure(
-            lambda value: strategy.experimental_local_results(value)[0], batch
-        )
-        return {"iterator": None, "data_batch": local}
-    return {"iterator": None, "data_batch": data_batch}
-
-
-def multi_worker_logs(strategy, logs):
-    """Step logs in a form Keras can reduce under every strategy.
-
-    Keras 3.15 reduces step outputs of a multi-worker run with
-    `strategy.reduce("MEAN", value, axis=0)`, which fails on the scalar
-    metric values every train/test step returns. Shaped `[1]`, the same
-    reduction yields the scalar mean over replicas. (Epoch logs are read
-    from the metrics themselves and are not affected.)
-    """
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return logs
-    return {key: tf.reshape(value, [1]) for key, value in logs.items()}
-
-
 @keras.saving.register_keras_serializable(package="elr_tf")
-class ELRModel(keras.Model):
+class ELRModel(IndexedModel):
     """Wraps a classifier so that `fit` trains it with the ELR loss.
 
     Each training step (ELR-SPEC §1): compute `p = clip(softmax(z))`, update
@@ -163,6 +132,7 @@ class ELRModel(keras.Model):
             placement=table_placement,
             name="target_table",
         )
+        self.training_only_metrics = ("ce", "elr")
         self.ce_tracker = keras.metrics.Mean(name="ce")
         self.elr_tracker = keras.metrics.Mean(name="elr")
         if backbone.built:
@@ -214,30 +184,7 @@ class ELRModel(keras.Model):
 
         self._track_losses(x, loss, base - self._additional_losses(), reg)
         logs = self.compute_metrics(x, y, logits, sample_weight=sample_weight)
-        return multi_worker_logs(self.distribute_strategy, logs)
-
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x, _ = inputs_lib.split_index(x, required=False)
-        logs = super().test_step((x, y, sample_weight))
-        # The ELR parts exist only in training (no sample ids here); in
-        # evaluation `loss` is the base loss alone.
-        logs = {k: v for k, v in logs.items() if k not in ("ce", "elr")}
-        return multi_worker_logs(self.distribute_strategy, logs)
-
-    def predict_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x, _ = inputs_lib.split_index(x, required=False)
-        return self(x, training=False)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3.15 builds a distributed model from the first batch after
-        # `strategy.reduce("MEAN", batch)`, which fails under
-        # MultiWorkerMirroredStrategy (keras-team/keras#20585). One replica's
-        # local batch has the right structure, shapes and dtypes: use it.
-        return super()._maybe_symbolic_build(
-            **multi_worker_build_batch(self.distribute_strategy, iterator, data_batch)
-        )
+        return self.step_logs(logs)
 
     def _regularizer(self, targets, probs, sample_weight):
         # Averaged like Keras averages the compiled loss: over this replica's

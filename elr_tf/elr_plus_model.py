@@ -10,18 +10,17 @@ from elr_tf import losses, mixup
 from elr_tf.elr_model import (
     check_labels,
     check_output_width,
-    multi_worker_build_batch,
-    multi_worker_logs,
     output_width,
     validate_hyperparameters,
 )
+from elr_tf.indexed_model import IndexedModel
 from elr_tf.target_table import TargetTable
 
 _NETWORKS = 2
 
 
 @keras.saving.register_keras_serializable(package="elr_tf")
-class ELRPlusModel(keras.Model):
+class ELRPlusModel(IndexedModel):
     """Trains two classifiers with ELR+: co-targets, mixup, weight averaging.
 
     Two networks `f1`, `f2` of the same architecture, each with a weight
@@ -207,6 +206,7 @@ class ELRPlusModel(keras.Model):
         self.mixup_seed = self.add_weight(
             shape=(2,), initializer="zeros", dtype="int64", trainable=False, name="mixup_seed"
         )
+        self.training_only_metrics = ("ce1", "ce2", "elr1", "elr2")
         self.ce_trackers = [keras.metrics.Mean(name=f"ce{k}") for k in (1, 2)]
         self.elr_trackers = [keras.metrics.Mean(name=f"elr{k}") for k in (1, 2)]
         self.built = True
@@ -329,28 +329,7 @@ class ELRPlusModel(keras.Model):
         self._track_losses(x, loss, parts)
         ema_logits = (teacher_logits[0] + teacher_logits[1]) / 2.0
         logs = self.compute_metrics(x, y, ema_logits, sample_weight=sample_weight)
-        return multi_worker_logs(self.distribute_strategy, logs)
-
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x, _ = inputs_lib.split_index(x, required=False)
-        logs = super().test_step((x, y, sample_weight))
-        # The ELR+ parts exist only in training (no sample ids here).
-        hidden = {"ce1", "ce2", "elr1", "elr2"}
-        logs = {k: v for k, v in logs.items() if k not in hidden}
-        return multi_worker_logs(self.distribute_strategy, logs)
-
-    def predict_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x, _ = inputs_lib.split_index(x, required=False)
-        return self(x, training=False)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # As ELRModel: works around Keras's symbolic build under
-        # MultiWorkerMirroredStrategy (keras-team/keras#20585).
-        return super()._maybe_symbolic_build(
-            **multi_worker_build_batch(self.distribute_strategy, iterator, data_batch)
-        )
+        return self.step_logs(logs)
 
     def _network_weights(self):
         return [w for network in self.networks for w in network.trainable_weights]

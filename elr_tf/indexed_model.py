@@ -1,0 +1,77 @@
+"""`IndexedModel`: what every model trained on sample-id batches shares."""
+
+import keras
+import tensorflow as tf
+
+from elr_tf import inputs as inputs_lib
+
+
+def multi_worker_build_batch(strategy, iterator, data_batch):
+    """Arguments for Keras's symbolic build that work for every strategy.
+
+    Under `MultiWorkerMirroredStrategy` the first distributed batch is
+    replaced by its first local component (see `ELRModel`); otherwise the
+    arguments are returned unchanged.
+    """
+    if iterator is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return {"iterator": iterator, "data_batch": data_batch}
+    for _, _, batches in iterator:
+        batch = next(batches)
+        local = tf.nest.map_structure(
+            lambda value: strategy.experimental_local_results(value)[0], batch
+        )
+        return {"iterator": None, "data_batch": local}
+    return {"iterator": None, "data_batch": data_batch}
+
+
+def multi_worker_logs(strategy, logs):
+    """Step logs in a form Keras can reduce under every strategy.
+
+    Keras 3.15 reduces step outputs of a multi-worker run with
+    `strategy.reduce("MEAN", value, axis=0)`, which fails on the scalar
+    metric values every train/test step returns. Shaped `[1]`, the same
+    reduction yields the scalar mean over replicas. (Epoch logs are read
+    from the metrics themselves and are not affected.)
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return logs
+    return {key: tf.reshape(value, [1]) for key, value in logs.items()}
+
+
+class IndexedModel(keras.Model):
+    """Base of `ELRModel` and `ELRPlusModel`.
+
+    Training batches carry sample ids (`elr_tf.inputs`); evaluation and
+    prediction accept plain inputs (ids, if present, are ignored). Metrics
+    named in `training_only_metrics` (the loss parts, which need ids) are
+    left out of evaluation logs. Also carries the workarounds that let
+    `fit` run under `MultiWorkerMirroredStrategy` with Keras 3.15.
+    """
+
+    training_only_metrics = ()
+
+    def step_logs(self, logs):
+        """Logs returned by a train/test step, reducible under any strategy."""
+        return multi_worker_logs(self.distribute_strategy, logs)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, _ = inputs_lib.split_index(x, required=False)
+        logs = super().test_step((x, y, sample_weight))
+        # In evaluation `loss` is the compiled loss alone.
+        hidden = set(self.training_only_metrics)
+        return self.step_logs({k: v for k, v in logs.items() if k not in hidden})
+
+    def predict_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, _ = inputs_lib.split_index(x, required=False)
+        return self(x, training=False)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15 builds a distributed model from the first batch after
+        # `strategy.reduce("MEAN", batch)`, which fails under
+        # MultiWorkerMirroredStrategy (keras-team/keras#20585). One replica's
+        # local batch has the right structure, shapes and dtypes: use it.
+        return super()._maybe_symbolic_build(
+            **multi_worker_build_batch(self.distribute_strategy, iterator, data_batch)
+        )
