@@ -143,19 +143,6 @@ class ELRModel(IndexedModel):
         """The `[num_examples, num_classes]` target table as a tensor."""
         return tf.cast(tf.convert_to_tensor(self.targets.table), tf.float32)
 
-    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
-        """`keras.Model.compile`; `loss` defaults to cross-entropy on logits."""
-        if loss is None:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        super().compile(optimizer=optimizer, loss=loss, **kwargs)
-
-    def compile_from_config(self, config):
-        # Keras skips restoring the compile state of models that override
-        # `compile`; ours only adds a default, so restoring is safe.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
-
     def call(self, inputs, training=None):
         inputs, _ = inputs_lib.split_index(inputs, required=False)
         logits = self.backbone(inputs, training=training)

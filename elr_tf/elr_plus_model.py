@@ -260,23 +260,6 @@ class ELRPlusModel(IndexedModel):
             )
         return pairs
 
-    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
-        """`keras.Model.compile`; `loss` is the evaluation loss only.
-
-        Training always uses the ELR+ loss. `loss` defaults to sparse
-        cross-entropy on logits and is what `evaluate` reports.
-        """
-        if loss is None:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        super().compile(optimizer=optimizer, loss=loss, **kwargs)
-
-    def compile_from_config(self, config):
-        # As ELRModel: Keras skips restoring the compile state of models that
-        # override `compile`; ours only adds a default, so restoring is safe.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
-
     def fit(self, *args, **kwargs):
         from elr_tf.weight_averaging import WeightAveraging
 

@@ -50,6 +50,22 @@ class IndexedModel(keras.Model):
 
     training_only_metrics = ()
 
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+        """`keras.Model.compile`; `loss` defaults to cross-entropy on logits.
+
+        It is the label loss of training and what `evaluate` reports.
+        """
+        if loss is None:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips restoring the compile state of models that override
+        # `compile`; ours only adds a default, so restoring is safe.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def step_logs(self, logs):
         """Logs returned by a train/test step, reducible under any strategy."""
         return multi_worker_logs(self.distribute_strategy, logs)
