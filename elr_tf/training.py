@@ -17,6 +17,10 @@ run directory:
         targets.npy      final target table [num_examples, num_classes]
         noisy_labels.npy labels used for training, by id (-1: unused id)
         true_labels.npy  clean labels by id where known (-1: unknown)
+        audit.csv        per-example label audit from the final target table,
+                         most suspicious first (elr_tf.audit)
+        memorization.csv per-epoch memorisation fractions on (up to 10,000)
+        memorization.png training examples, and their figure (true labels known)
         summary.json     final/best test accuracy, noise rate, timings
 """
 
@@ -31,7 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from elr_tf import backbones, checkpointing, datasets, noise
+from elr_tf import audit, backbones, checkpointing, datasets, memorization, noise
 from elr_tf.elr_model import ELRModel
 from elr_tf.elr_plus_model import ELRPlusModel
 from elr_tf.mixup import Mixup
@@ -45,6 +49,11 @@ SCHEDULES = ("cosine", "multistep", "constant")
 # Fields whose flag name differs from the field name (`lambda` is a Python
 # keyword; the reference program calls it `--lambda`).
 _FLAG_NAMES = {"lam": "lambda"}
+
+# Training examples predicted after each epoch to draw the memorisation
+# curves: enough for fractions to about +-1%, few enough to cost a few percent
+# of an epoch.
+_MEMORIZATION_EXAMPLES = 10_000
 
 
 @dataclasses.dataclass
@@ -573,11 +582,29 @@ def train(config, callbacks=()):
     initial_epoch = checkpointing.restore_latest(model, checkpoint_dir)
     timer = _EpochTimer()
     csv_path = os.path.join(out_dir, "metrics.csv")
+    truth_known = _has_true_labels(data.train)
+    label_watchers = []
+    if truth_known:
+        # Before CSVLogger, which takes its columns from the first epoch's logs.
+        label_watchers = [
+            audit.AuditCallback(data.train.ids, data.train.labels, data.train.true_labels),
+            memorization.MemorizationMonitor.from_examples(
+                data.train,
+                data,
+                max_examples=_MEMORIZATION_EXAMPLES,
+                seed=config.seed,
+                batch_size=eval_bs,
+                output_dir=out_dir,
+                append=initial_epoch > 0,
+                title=f"{config.dataset}, {config.loss}, noise {config.percent:g}",
+            ),
+        ]
     all_callbacks = [
         EpochClock(epoch_variable),
         *method_callbacks(config),
         timer,
         _TestEvaluation(test_sets),
+        *label_watchers,
         _NonFiniteGuard(checkpoint_dir),
         # The CSV row is written before the checkpoint: a kill between the two
         # repeats the epoch's row on resume (`read_metrics` keeps the last)
@@ -604,10 +631,24 @@ def train(config, callbacks=()):
             np.save(os.path.join(out_dir, f"targets{k}.npy"), table.numpy())
     if chief:
         model.save(os.path.join(run_dir, "model.keras"))
+    report = audit.audit(
+        model, data.train.labels, ids=data.train.ids, true_labels=data.train.true_labels
+    )
+    report.ranked().to_csv(os.path.join(out_dir, "audit.csv"))
     summary = _summarise(config, run_dir, csv_path, realised, timer, data)
+    if truth_known:
+        summary["label_detection"] = {
+            key: None if isinstance(value, float) and math.isnan(value) else value
+            for key, value in report.metrics().items()
+        }
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     return summary
+
+
+def _has_true_labels(example_set):
+    true = example_set.true_labels
+    return true is not None and bool((true >= 0).any())
 
 
 def _save_labels(run_dir, data):

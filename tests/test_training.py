@@ -44,6 +44,9 @@ def test_fashion_mnist_run_writes_its_directory(tmp_path):
         "true_labels.npy",
         "summary.json",
         "tensorboard",
+        "audit.csv",
+        "memorization.csv",
+        "memorization.png",
     ):
         assert os.path.exists(os.path.join(run_dir, name)), name
     with open(os.path.join(run_dir, "summary.json")) as f:
@@ -57,10 +60,24 @@ def test_fashion_mnist_run_writes_its_directory(tmp_path):
     ):
         assert written[key] is not None, key
     assert written["epochs"] == 2
+    detection = written["label_detection"]
+    assert detection["num_examples"] == summary["num_train"]
+    assert 0 <= detection["precision"] <= 1 and 0 <= detection["auroc"] <= 1
     # 60% symmetric noise, true class included: about 0.6 * 0.9 wrong.
     assert 0.45 < written["noise_rate_realised"] < 0.63
     metrics = training.read_metrics(os.path.join(run_dir, "metrics.csv"))
-    for column in ("loss", "ce", "elr", "val_accuracy", "test_accuracy", "test_top5"):
+    for column in (
+        "loss",
+        "ce",
+        "elr",
+        "val_accuracy",
+        "test_accuracy",
+        "test_top5",
+        "audit_f1",
+        "audit_auroc",
+        "mem_clean_correct",
+        "mem_noisy_memorized",
+    ):
         assert len(metrics[column]) == 2 and all(np.isfinite(metrics[column]))
     table = np.load(os.path.join(run_dir, "targets.npy"))
     noisy = np.load(os.path.join(run_dir, "noisy_labels.npy"))
@@ -142,6 +159,8 @@ def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(tmp_path):
     assert metrics_a["epoch"] == [0, 1, 2]
     np.testing.assert_allclose(metrics_a["test_accuracy"], metrics_b["test_accuracy"], atol=1e-6)
     np.testing.assert_allclose(metrics_a["loss"], metrics_b["loss"], rtol=1e-4)
+    for column in ("audit_f1", "mem_noisy_memorized"):
+        np.testing.assert_allclose(metrics_a[column], metrics_b[column], atol=1e-6)
 
 
 @needs_fashion
