@@ -500,7 +500,9 @@ def resolve_run_dir(config, multi_worker=False):
     if config.resume:
         return config.resume
     run_dir = os.path.join(config.output_dir, config.name)
-    if not multi_worker and os.path.exists(os.path.join(run_dir, "config.json")):
+    # Any existing content (even checkpoints without a config.json) belongs
+    # to another run: never train on top of it.
+    if not multi_worker and os.path.isdir(run_dir) and os.listdir(run_dir):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = f"{run_dir}-{stamp}"
     os.makedirs(run_dir, exist_ok=True)
@@ -662,6 +664,8 @@ def _save_labels(run_dir, data):
 
 def read_metrics(csv_path):
     """Reads `metrics.csv` into a dict of column -> list of floats."""
+    if not os.path.exists(csv_path):
+        return {}
     with open(csv_path) as f:
         rows = list(csv.DictReader(f))
     # A resumed run may repeat the row of an epoch (see `train`): keep the last.

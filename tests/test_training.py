@@ -278,3 +278,13 @@ def test_unknown_device_is_refused():
 def test_resume_of_a_non_run_directory_is_refused(tmp_path):
     with pytest.raises(ValueError, match="--resume"):
         training.train(training.TrainConfig(resume=str(tmp_path)))
+
+
+@needs_fashion
+def test_new_run_never_trains_on_top_of_a_foreign_directory(tmp_path):
+    stray = tmp_path / "fm" / "checkpoints"
+    stray.mkdir(parents=True)
+    (stray / "checkpoint.json").write_text('{"epoch": 99, "weights": "x.weights.h5"}')
+    summary = training.train(_config(tmp_path, "--name=fm", "--epochs=1"))
+    assert summary["run_dir"] != str(tmp_path / "fm")
+    assert summary["epochs"] == 1
