@@ -42,6 +42,8 @@ import math
 import keras
 import numpy as np
 
+from elr_tf.validation import int_vector
+
 CSV_COLUMNS = ("id", "label", "table_class", "score", "margin", "flagged")
 TRUTH_COLUMNS = ("true_label", "is_noisy")
 METRIC_NAMES = ("precision", "recall", "f1", "auroc", "auprc")
@@ -171,9 +173,9 @@ def audit(model_or_table, labels, ids=None, true_labels=None, threshold=None):
     """
     table = _as_table(model_or_table)
     num_rows, num_classes = table.shape
-    labels = _int_vector(labels, "labels")
+    labels = int_vector(labels, "labels")
     if true_labels is not None:
-        true_labels = _int_vector(true_labels, "true_labels", len(labels))
+        true_labels = int_vector(true_labels, "true_labels", len(labels))
     if ids is None:
         if len(labels) != num_rows:
             raise ValueError(
@@ -186,7 +188,7 @@ def audit(model_or_table, labels, ids=None, true_labels=None, threshold=None):
         if true_labels is not None:
             true_labels = true_labels[keep]
     else:
-        ids = _int_vector(ids, "ids", len(labels))
+        ids = int_vector(ids, "ids", len(labels))
         if ids.size and (ids.min() < 0 or ids.max() >= num_rows):
             raise ValueError(
                 f"`ids` must index table rows in [0, {num_rows}). Received: "
@@ -334,9 +336,9 @@ class AuditCallback(keras.callbacks.Callback):
 
     def __init__(self, ids, labels, true_labels, threshold=None, prefix="audit_"):
         super().__init__()
-        self.ids = _int_vector(ids, "ids")
-        self.labels = _int_vector(labels, "labels", len(self.ids))
-        self.true_labels = _int_vector(true_labels, "true_labels", len(self.ids))
+        self.ids = int_vector(ids, "ids")
+        self.labels = int_vector(labels, "labels", len(self.ids))
+        self.true_labels = int_vector(true_labels, "true_labels", len(self.ids))
         self.threshold = threshold
         self.prefix = prefix
         self.last_audit = None
@@ -379,18 +381,6 @@ def _to_numpy(value):
     # Tensors and Keras/TF variables (mirrored ones included) all have
     # `.numpy()` in eager mode.
     return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
-
-
-def _int_vector(values, name, length=None):
-    array = np.asarray(values)
-    if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
-        raise ValueError(
-            f"`{name}` must be a 1-D integer array. Received: dtype={array.dtype}, "
-            f"shape={array.shape}"
-        )
-    if length is not None and len(array) != length:
-        raise ValueError(f"`{name}` must have length {length}. Received: length={len(array)}")
-    return array.astype(np.int64)
 
 
 def _check_ranking(scores, positives):

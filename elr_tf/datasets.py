@@ -51,6 +51,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from elr_tf.validation import int_vector
+
 DATASET_NAMES = (
     "fashion_mnist",
     "cifar10",
@@ -151,16 +153,16 @@ class ExampleSet:
     paths: np.ndarray | None = None
 
     def __post_init__(self):
-        ids = _int_vector(self.ids, "ids")
+        ids = int_vector(self.ids, "ids")
         n = len(ids)
         if ids.size and ids.min() < 0:
             raise ValueError(f"`ids` must be non-negative. Received: min={ids.min()}")
         if np.unique(ids).size != n:
             raise ValueError("`ids` must be unique. Received duplicate ids.")
-        labels = _int_vector(self.labels, "labels", n)
+        labels = int_vector(self.labels, "labels", n)
         true_labels = self.true_labels
         if true_labels is not None:
-            true_labels = _int_vector(true_labels, "true_labels", n)
+            true_labels = int_vector(true_labels, "true_labels", n)
         if (self.images is None) == (self.paths is None):
             raise ValueError(
                 "Exactly one of `images` and `paths` must be given. Received: "
@@ -205,7 +207,7 @@ class ExampleSet:
         Returns:
             A new `ExampleSet`; `true_labels` is kept.
         """
-        labels = _int_vector(labels, "labels", len(self))
+        labels = int_vector(labels, "labels", len(self))
         if labels.size and labels.min() < 0:
             raise ValueError(f"`labels` must be non-negative. Received: min={labels.min()}")
         return dataclasses.replace(self, labels=labels)
@@ -1337,15 +1339,3 @@ def _check_label_range(labels, num_classes, source):
             f"Labels from {source} must be in [0, {num_classes}). Received "
             f"range [{labels.min()}, {labels.max()}]"
         )
-
-
-def _int_vector(values, name, length=None):
-    array = np.asarray(values)
-    if array.ndim != 1 or not (np.issubdtype(array.dtype, np.integer) or array.size == 0):
-        raise ValueError(
-            f"`{name}` must be a 1-D integer array. Received: "
-            f"dtype={array.dtype}, shape={array.shape}"
-        )
-    if length is not None and len(array) != length:
-        raise ValueError(f"`{name}` must have length {length}. Received: length={len(array)}")
-    return array.astype(np.int64)
