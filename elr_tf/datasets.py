@@ -265,14 +265,20 @@ class NoisyData:
     val_from_train: bool = True
     label_source: str = "given"
 
-    def labels_by_id(self):
+    def labels_by_id(self, true_labels=False):
         """Returns int64 `[num_examples]`: each training-space id's label.
 
         Covers `train`, and `val` when `val_from_train`; other ids hold -1.
+
+        Args:
+            true_labels: give the true labels instead of the given ones
+                (-1 where a set's true labels are unknown).
         """
         table = np.full(self.num_examples, -1, dtype=np.int64)
         for example_set in self._id_space_sets():
-            table[example_set.ids] = example_set.labels
+            values = example_set.true_labels if true_labels else example_set.labels
+            if values is not None:
+                table[example_set.ids] = values
         return table
 
     def with_labels_by_id(self, labels_by_id, label_source=None):

@@ -411,6 +411,30 @@ class _TestEvaluation(keras.callbacks.Callback):
             logs[f"{prefix}_top5"] = result["top5"]
 
 
+def make_train_input(config, data, epoch):
+    """The training dataset of a run: batches drawn from `(config.seed, epoch)`.
+
+    Args:
+        config: the run's `TrainConfig`.
+        data: its `NoisyData`.
+        epoch: int `tf.Variable` set to the epoch before each epoch
+            (`EpochClock`).
+    """
+    return datasets.make_train_dataset(
+        data,
+        config.bs,
+        seed=config.seed,
+        augment=config.augment,
+        balanced_batches=config.balanced_batches,
+        epoch=epoch,
+    )
+
+
+def eval_batch_size(config):
+    """Evaluation batches: at least 256 (no gradients, so larger is cheap)."""
+    return max(config.bs, 256)
+
+
 def compile_model(model, config, steps_per_epoch, metrics=None):
     """Compiles `model` as `train` does: SGD with momentum on the schedule.
 
@@ -561,16 +585,9 @@ def train(config, callbacks=()):
         _save_labels(run_dir, data)
 
     epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False)
-    train_ds = datasets.make_train_dataset(
-        data,
-        config.bs,
-        seed=config.seed,
-        augment=config.augment,
-        balanced_batches=config.balanced_batches,
-        epoch=epoch_variable,
-    )
+    train_ds = make_train_input(config, data, epoch_variable)
     steps_per_epoch = int(train_ds.cardinality())
-    eval_bs = max(config.bs, 256)
+    eval_bs = eval_batch_size(config)
     val_ds = datasets.make_eval_dataset(data.val, data, eval_bs) if len(data.val) > 0 else None
     test_sets = {"test": datasets.make_eval_dataset(data.test, data, eval_bs)}
     for extra_name, extra in data.extra_tests.items():
@@ -655,11 +672,7 @@ def _has_true_labels(example_set):
 
 def _save_labels(run_dir, data):
     np.save(os.path.join(run_dir, "noisy_labels.npy"), data.labels_by_id())
-    true = np.full(data.num_examples, -1, np.int64)
-    for example_set in (data.train, data.val) if data.val_from_train else (data.train,):
-        if example_set.true_labels is not None:
-            true[example_set.ids] = example_set.true_labels
-    np.save(os.path.join(run_dir, "true_labels.npy"), true)
+    np.save(os.path.join(run_dir, "true_labels.npy"), data.labels_by_id(true_labels=True))
 
 
 def read_metrics(csv_path):

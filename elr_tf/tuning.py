@@ -362,14 +362,8 @@ class ELRHyperModel(keras_tuner.HyperModel):
         config = dataclasses.replace(self.config, seed=seed)
         data, noise_rate = training.load_noisy_data(config)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        train_ds = datasets.make_train_dataset(
-            data,
-            config.bs,
-            seed=seed,
-            balanced_batches=config.balanced_batches,
-            epoch=epoch,
-        )
-        eval_bs = max(config.bs, 256)
+        train_ds = training.make_train_input(config, data, epoch)
+        eval_bs = training.eval_batch_size(config)
         val_ds = None
         if len(data.val) > 0:
             val_ds = datasets.make_eval_dataset(data.val, data, eval_bs)

@@ -30,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from elr_tf import audit, datasets, training  # noqa: E402
@@ -83,7 +84,7 @@ def compare(config, folds=5):
     report = audit.audit(model, train.labels, ids=train.ids, true_labels=train.true_labels)
     elr = report.metrics()
     elr["seconds"] = time.perf_counter() - start
-    test = datasets.make_eval_dataset(data.test, data, max(config.bs, 256))
+    test = datasets.make_eval_dataset(data.test, data, training.eval_batch_size(config))
     elr["test_accuracy"] = _accuracy(model, test, data.test.labels)
     results["ELR table"] = elr
 
@@ -136,18 +137,18 @@ def _fit(config, data):
     # The pieces `training.train` uses, without its run directory, test
     # evaluation and TensorBoard, so that wall times compare the methods.
     keras.utils.set_random_seed(config.seed)
-    train_ds = datasets.make_train_dataset(data, config.bs, seed=config.seed)
-    steps_per_epoch = int(train_ds.cardinality())
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    train_ds = training.make_train_input(config, data, epoch)
     with training.make_strategy(config.gpus).scope():
         model = training.build_model(config, data)
-        model.compile(
-            optimizer=keras.optimizers.SGD(
-                training.learning_rate_schedule(config, steps_per_epoch),
-                momentum=config.momentum,
-            ),
-            jit_compile=config.jit_compile,
-        )
-    model.fit(train_ds, epochs=config.epochs, verbose=config.verbose, shuffle=False)
+        training.compile_model(model, config, int(train_ds.cardinality()))
+    model.fit(
+        train_ds,
+        epochs=config.epochs,
+        verbose=config.verbose,
+        shuffle=False,
+        callbacks=[training.EpochClock(epoch)],
+    )
     return model
 
 
@@ -160,7 +161,9 @@ def _cross_validated_probs(config, data, folds):
         held_out = np.flatnonzero(fold_of == fold)
         fold_data = dataclasses.replace(data, train=_subset(train, np.flatnonzero(fold_of != fold)))
         model = _fit(dataclasses.replace(config, seed=config.seed + fold), fold_data)
-        eval_ds = datasets.make_eval_dataset(_subset(train, held_out), data, max(config.bs, 256))
+        eval_ds = datasets.make_eval_dataset(
+            _subset(train, held_out), data, training.eval_batch_size(config)
+        )
         logits = model.predict(eval_ds, verbose=0)
         probs[held_out] = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
     return probs
