@@ -174,25 +174,18 @@ class ELRModel(IndexedModel):
         return self.step_logs(logs)
 
     def _regularizer(self, targets, probs, sample_weight):
-        # Averaged like Keras averages the compiled loss: over this replica's
-        # batch, then divided by the number of replicas, so that gradients
-        # summed over replicas equal those of the global-batch mean and the
-        # term is counted exactly once.
+        # Scaled like the compiled loss (see `replica_share`).
         per_example = losses.elr_regularizer(targets, probs)
         if sample_weight is not None:
             per_example *= tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
-        reg = tf.reduce_mean(per_example)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return reg / replicas if replicas > 1 else reg
+        return self.replica_share(tf.reduce_mean(per_example))
 
     def _additional_losses(self):
         # Weight-decay and other `add_loss` terms, which Keras folds into the
         # compiled loss; subtracted so that `ce` reports the label term alone.
         if not self.losses:
             return 0.0
-        total = tf.add_n([tf.cast(term, tf.float32) for term in self.losses])
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return total / replicas if replicas > 1 else total
+        return self.replica_share(tf.add_n([tf.cast(term, tf.float32) for term in self.losses]))
 
     def _track_losses(self, x, loss, base, reg):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync

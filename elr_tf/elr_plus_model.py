@@ -303,8 +303,7 @@ class ELRPlusModel(IndexedModel):
             parts = [self._network_loss(k, x, y, rows[k], sample_weight) for k in range(_NETWORKS)]
             decay = [self._weight_decay(network) for network in self.networks]
             loss = tf.add_n([ce + elr_weight * reg for ce, reg in parts] + decay)
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = self.optimizer.scale_loss(loss / replicas if replicas > 1 else loss)
+            scaled = self.optimizer.scale_loss(self.replica_share(loss))
 
         gradients = tape.gradient(scaled, weights)
         self.optimizer.apply_gradients(zip(gradients, weights))

@@ -66,6 +66,18 @@ class IndexedModel(keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
+    @staticmethod
+    def replica_share(value):
+        """`value / num_replicas_in_sync`: one replica's share of a loss.
+
+        Keras averages the compiled loss over each replica's batch and divides
+        it by the number of replicas; gradients summed over replicas then
+        equal those of the global-batch mean. Terms added to it are scaled
+        the same way so that each is counted exactly once.
+        """
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return value / replicas if replicas > 1 else value
+
     def step_logs(self, logs):
         """Logs returned by a train/test step, reducible under any strategy."""
         return multi_worker_logs(self.distribute_strategy, logs)
