@@ -2,18 +2,24 @@
 
 Liu et al., "Early-Learning Regularization Prevents Memorization of Noisy
 Labels", NeurIPS 2020.
+
+The method is at the top: `ELRModel`, `ELRPlusModel`, their callbacks and
+`with_index`. Sub-packages: `models`, `callbacks`, `data`, `diagnostics` and
+`experiment` (the training program).
 """
 
-from elr_tf import losses
-from elr_tf.audit import AuditCallback, LabelAudit
-from elr_tf.audit import audit as audit_labels
-from elr_tf.elr_model import ELRModel
-from elr_tf.elr_plus_model import ELRPlusModel
+import sys
+
+from elr_tf import _moved, losses
+from elr_tf.callbacks import Mixup, WeightAveraging
+from elr_tf.diagnostics import AuditCallback, LabelAudit, MemorizationMonitor
+from elr_tf.diagnostics import audit as audit_labels
 from elr_tf.inputs import INDEX_KEY, INPUTS_KEY, with_index
-from elr_tf.memorization import MemorizationMonitor
-from elr_tf.mixup import Mixup
+from elr_tf.models import ELRModel, ELRPlusModel
 from elr_tf.target_table import TargetTable
-from elr_tf.weight_averaging import WeightAveraging
+
+if not any(isinstance(finder, _moved.MovedModuleFinder) for finder in sys.meta_path):
+    sys.meta_path.append(_moved.MovedModuleFinder())
 
 __all__ = [
     "AuditCallback",

@@ -15,6 +15,8 @@ so assign it *before* shuffling. Evaluation and prediction take plain inputs.
 import numpy as np
 import tensorflow as tf
 
+from elr_tf import checks
+
 INPUTS_KEY = "inputs"
 INDEX_KEY = "index"
 
@@ -99,10 +101,7 @@ def with_index(x, y=None, *, batch_size=32, shuffle=True, seed=None):
     >>> ds = with_index(np.zeros((5, 3)), np.arange(5) % 2, batch_size=2)
     >>> (xb, idx), yb = next(iter(ds))
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(
-            f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}"
-        )
+    checks.positive_int("batch_size", batch_size)
     if isinstance(x, tf.data.Dataset):
         if y is not None:
             raise ValueError(

@@ -6,6 +6,8 @@ checked on hand-computed values (see `tests/test_losses.py`).
 
 import tensorflow as tf
 
+from elr_tf import checks
+
 # Probabilities are clipped to this range before they enter the regulariser,
 # so that `log(1 - <t, p>)` stays finite when `p` and `t` are both one-hot
 # (ELR-SPEC §1, step 1).
@@ -137,8 +139,7 @@ def sigmoid_rampup(step, length):
     >>> round(float(sigmoid_rampup(50, 100)), 4)  # exp(-5 * 0.5**2)
     0.2865
     """
-    if isinstance(length, bool) or not isinstance(length, (int, float)) or length < 0:
-        raise ValueError(f"`length` must be a number >= 0. Received: length={length!r}")
+    checks.number_in("length", length, 0.0)
     if length == 0:
         return tf.constant(1.0, tf.float32)
     step = tf.clip_by_value(tf.cast(step, tf.float32), 0.0, float(length))

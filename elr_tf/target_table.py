@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from elr_tf import losses
+from elr_tf import checks, losses
 
 # Storage precisions of the table. bfloat16/float16 halve its memory (a
 # WebVision-1000 table, 2.4M x 1000, is 9.6 GB in float32); the ensemble
@@ -88,17 +88,12 @@ class TargetTable(keras.layers.Layer):
                 f"Received: placement={placement!r} under "
                 f"{type(tf.distribute.get_strategy()).__name__}"
             )
-        if not isinstance(num_examples, int) or num_examples < 1:
-            raise ValueError(
-                "`num_examples` must be a positive integer. "
-                f"Received: num_examples={num_examples!r}"
-            )
-        if not isinstance(num_classes, int) or num_classes < 2:
+        checks.positive_int("num_examples", num_examples)
+        if checks.positive_int("num_classes", num_classes) < 2:
             raise ValueError(
                 f"`num_classes` must be an integer >= 2. Received: num_classes={num_classes!r}"
             )
-        if not 0.0 <= float(beta) < 1.0:
-            raise ValueError(f"`beta` must be in [0, 1). Received: beta={beta!r}")
+        checks.number_in("beta", beta, 0.0, 1.0, high_open=True)
         self.num_examples = num_examples
         self.num_classes = num_classes
         self.beta = float(beta)
@@ -137,6 +132,10 @@ class TargetTable(keras.layers.Layer):
             ]
         ):
             return tf.identity(ids)
+
+    def values(self):
+        """The whole `[num_examples, num_classes]` table as a float32 tensor."""
+        return tf.cast(tf.convert_to_tensor(self.table), tf.float32)
 
     def read(self, ids):
         """Returns the rows `T[ids]` as a float32 tensor."""

@@ -32,7 +32,8 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 import elr_tf  # noqa: E402
-from elr_tf import backbones, datasets  # noqa: E402
+from elr_tf import data as datasets  # noqa: E402
+from elr_tf.models import backbones  # noqa: E402
 from elr_tf.target_table import TargetTable  # noqa: E402
 
 _PARTS = flags.DEFINE_list("parts", ["step", "table", "input"], "Parts to run.")

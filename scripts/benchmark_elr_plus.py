@@ -32,9 +32,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from elr_tf import backbones  # noqa: E402
-from elr_tf.elr_plus_model import ELRPlusModel  # noqa: E402
-from elr_tf.weight_averaging import WeightAveraging, ema_decay  # noqa: E402
+from elr_tf.callbacks import WeightAveraging, ema_decay  # noqa: E402
+from elr_tf.models import ELRPlusModel, backbones  # noqa: E402
 
 _ARCH = flags.DEFINE_enum("arch", "preact_resnet18", list(backbones.PRESETS), "Backbone.")
 _NUM_CLASSES = flags.DEFINE_integer("num_classes", 10, "Number of classes.")

@@ -21,14 +21,12 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO not in sys.path:
     sys.path.insert(0, _REPO)
 
-from elr_tf import datasets  # noqa: E402  (needs the sys.path line above)
+from elr_tf import data as datasets  # noqa: E402  (needs the sys.path line above)
 
 _DATASET = flags.DEFINE_enum(
     "dataset", "fashion_mnist", datasets.DATASET_NAMES, "Data set to read."
 )
-_DATA_DIR = flags.DEFINE_string(
-    "data_dir", None, "Data directory (see elr_tf.datasets.load_dataset)."
-)
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Data directory (see elr_tf.data.load_dataset).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Batch size.")
 _STEPS = flags.DEFINE_integer("steps", 1000, "Timed batches.")
 _WARMUP_STEPS = flags.DEFINE_integer("warmup_steps", 20, "Untimed batches first.")

@@ -4,7 +4,7 @@
     python scripts/compare_cleanlab.py --percent=0.4 --num_train=3000 --epochs=3
 
 (a) ELR: trains one network with ELR and audits its target table
-    (`elr_tf.audit`, flags `argmax(T[i]) != y[i]`, ranks by
+    (`elr_tf.audit_labels`, flags `argmax(T[i]) != y[i]`, ranks by
     `1 - T[i, y] / sum(T[i])`).
 (b) cleanlab (confident learning): trains the same backbone with plain
     cross-entropy for the same epochs on k-1 of `--folds` stratified folds,
@@ -30,11 +30,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from elr_tf import audit, datasets, training  # noqa: E402
-from elr_tf import flags as elr_flags  # noqa: E402
+from elr_tf import checks, diagnostics  # noqa: E402
+from elr_tf.experiment import flags as elr_flags  # noqa: E402
+from elr_tf.experiment.assemble import assemble, load_noisy_data  # noqa: E402
 
 _COLUMNS = ("precision", "recall", "f1", "auroc", "auprc", "num_flagged", "seconds")
 
@@ -43,23 +43,24 @@ def compare(config, folds=5):
     """Runs the three label-error detectors; returns `{method: metrics}`.
 
     Args:
-        config: a `training.TrainConfig` with synthetic noise (`percent` > 0
+        config: a `TrainConfig` with synthetic noise (`noise_rate` > 0
             or a noise matrix) so that the wrong labels are known.
             `config.loss` is ignored: (a) uses ELR, (b) cross-entropy.
         folds: number of cross-validation folds for cleanlab, >= 2.
 
     Returns:
-        dict of method name to `audit.detection_metrics` figures plus
+        dict of method name to `diagnostics.detection_metrics` figures plus
         `seconds` (wall time, training included); the ELR entry also has
         `test_accuracy`. The key `"data"` describes the data.
     """
     import cleanlab.filter
     import cleanlab.rank
 
-    if not isinstance(folds, int) or folds < 2:
-        raise ValueError(f"`folds` must be an int >= 2. Received: folds={folds!r}")
+    if checks.positive_int("folds", folds) < 2:
+        raise ValueError(f"`folds` must be an integer >= 2. Received: folds={folds!r}")
     config.validate()
-    data, realised = training.load_noisy_data(config)
+    loaded = load_noisy_data(config)
+    data, realised = loaded
     train = data.train
     if train.true_labels is None or (train.true_labels < 0).any():
         raise ValueError(
@@ -71,7 +72,7 @@ def compare(config, folds=5):
         "data": {
             "dataset": config.dataset,
             "num_train": len(train),
-            "noise_rate_requested": config.percent,
+            "noise_rate_requested": config.noise_rate,
             "noise_rate_realised": realised,
             "epochs": config.epochs,
             "arch": config.arch,
@@ -80,19 +81,19 @@ def compare(config, folds=5):
     }
 
     start = time.perf_counter()
-    model = _fit(dataclasses.replace(config, loss="elr"), data)
-    report = audit.audit(model, train.labels, ids=train.ids, true_labels=train.true_labels)
+    run = _fit(dataclasses.replace(config, loss="elr"), loaded)
+    model = run.model
+    report = diagnostics.audit(model, train.labels, ids=train.ids, true_labels=train.true_labels)
     elr = report.metrics()
     elr["seconds"] = time.perf_counter() - start
-    test = datasets.make_eval_dataset(data.test, data, training.eval_batch_size(config))
-    elr["test_accuracy"] = _accuracy(model, test, data.test.labels)
+    elr["test_accuracy"] = _accuracy(model, run.eval_dataset(data.test), data.test.labels)
     results["ELR table"] = elr
 
     start = time.perf_counter()
-    pred_probs = _cross_validated_probs(dataclasses.replace(config, loss="ce"), data, folds)
+    pred_probs = _cross_validated_probs(dataclasses.replace(config, loss="ce"), loaded, folds)
     issues = cleanlab.filter.find_label_issues(train.labels, pred_probs)
     quality = cleanlab.rank.get_label_quality_scores(train.labels, pred_probs)
-    confident = audit.detection_metrics(issues, 1.0 - quality, noisy)
+    confident = diagnostics.detection_metrics(issues, 1.0 - quality, noisy)
     confident["seconds"] = time.perf_counter() - start
     results[f"cleanlab, {folds}-fold CE"] = confident
 
@@ -101,7 +102,7 @@ def compare(config, folds=5):
     table /= table.sum(axis=1, keepdims=True)
     issues = cleanlab.filter.find_label_issues(train.labels, table)
     quality = cleanlab.rank.get_label_quality_scores(train.labels, table)
-    on_table = audit.detection_metrics(issues, 1.0 - quality, noisy)
+    on_table = diagnostics.detection_metrics(issues, 1.0 - quality, noisy)
     on_table["seconds"] = time.perf_counter() - start + elr["seconds"]
     results["cleanlab on ELR table"] = on_table
     return results
@@ -133,38 +134,31 @@ def format_results(results):
     return "\n".join(lines)
 
 
-def _fit(config, data):
-    # The pieces `training.train` uses, without its run directory, test
+def _fit(config, loaded):
+    # The run `train` would set up, fitted without its run directory, test
     # evaluation and TensorBoard, so that wall times compare the methods.
-    keras.utils.set_random_seed(config.seed)
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-    train_ds = training.make_train_input(config, data, epoch)
-    with training.make_strategy(config.gpus).scope():
-        model = training.build_model(config, data)
-        training.compile_model(model, config, int(train_ds.cardinality()))
-    model.fit(
-        train_ds,
+    run = assemble(config, data=loaded)
+    run.model.fit(
+        run.train_ds,
         epochs=config.epochs,
         verbose=config.verbose,
         shuffle=False,
-        callbacks=[training.EpochClock(epoch)],
+        callbacks=run.callbacks(),
     )
-    return model
+    return run
 
 
-def _cross_validated_probs(config, data, folds):
+def _cross_validated_probs(config, loaded, folds):
     """Out-of-sample softmax probabilities of every training example."""
+    data, realised = loaded
     train = data.train
     fold_of = _stratified_folds(train.labels, folds, config.seed)
     probs = np.zeros((len(train), data.num_classes))
     for fold in range(folds):
-        held_out = np.flatnonzero(fold_of == fold)
-        fold_data = dataclasses.replace(data, train=_subset(train, np.flatnonzero(fold_of != fold)))
-        model = _fit(dataclasses.replace(config, seed=config.seed + fold), fold_data)
-        eval_ds = datasets.make_eval_dataset(
-            _subset(train, held_out), data, training.eval_batch_size(config)
-        )
-        logits = model.predict(eval_ds, verbose=0)
+        held_out = fold_of == fold
+        fold_data = dataclasses.replace(data, train=train.subset(~held_out))
+        run = _fit(dataclasses.replace(config, seed=config.seed + fold), (fold_data, realised))
+        logits = run.model.predict(run.eval_dataset(train.subset(held_out)), verbose=0)
         probs[held_out] = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
     return probs
 
@@ -180,14 +174,6 @@ def _stratified_folds(labels, folds, seed):
         fold_of[members] = (np.arange(len(members)) + offset) % folds
         offset += len(members)
     return fold_of
-
-
-def _subset(example_set, positions):
-    values = {}
-    for field in dataclasses.fields(example_set):
-        value = getattr(example_set, field.name)
-        values[field.name] = None if value is None else value[positions]
-    return datasets.ExampleSet(**values)
 
 
 def _accuracy(model, dataset, labels):

@@ -21,7 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from elr_tf import training  # noqa: E402
+from elr_tf.experiment.config import TrainConfig  # noqa: E402
+from elr_tf.experiment.train import train  # noqa: E402
 
 _PERCENT = flags.DEFINE_float("percent", 0.4, "Symmetric noise rate.")
 _EPOCHS = flags.DEFINE_integer("epochs", 30, "Epochs per model.")
@@ -34,22 +35,24 @@ def main(argv):
     del argv
     results = {}
     for loss in ("ce", "elr"):
-        config = training.TrainConfig(
+        config = TrainConfig(
             dataset="fashion_mnist",
             arch="small_cnn",
             loss=loss,
-            percent=_PERCENT.value,
+            noise_rate=_PERCENT.value,
             epochs=_EPOCHS.value,
             num_train=_NUM_TRAIN.value or None,
-            t0=_EPOCHS.value,
+            restart_epochs=_EPOCHS.value,
             weight_decay=5e-4,
             augment=False,
             name=loss,
             output_dir=_OUTPUT_DIR.value,
             verbose=_VERBOSE.value,
         )
-        print(f"=== {loss.upper()}: {config.epochs} epochs, {config.percent:.0%} symmetric noise")
-        results[loss] = training.train(config)
+        print(
+            f"=== {loss.upper()}: {config.epochs} epochs, {config.noise_rate:.0%} symmetric noise"
+        )
+        results[loss] = train(config)
     print()
     print(f"Fashion-MNIST, {_PERCENT.value:.0%} symmetric label noise, small CNN")
     for loss, summary in results.items():

@@ -4,7 +4,7 @@
         --out=memorization_ce_vs_elr.png
 
 Each run directory must hold the `memorization.csv` written by
-`elr_tf.memorization.MemorizationMonitor`. Left panel: clean labels
+`elr_tf.MemorizationMonitor`. Left panel: clean labels
 (correct / incorrect); right panel: wrong labels (true class / memorised /
 other); one line style per run.
 """
@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from elr_tf import memorization  # noqa: E402
+from elr_tf.diagnostics import memorization  # noqa: E402
 
 _RUNS = flags.DEFINE_list("runs", None, "Run directories holding memorization.csv.")
 _LABELS = flags.DEFINE_list("labels", None, "Legend label of each run (default: directory names).")

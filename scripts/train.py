@@ -13,8 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # noqa: E402
 
-from elr_tf import flags as elr_flags  # noqa: E402
-from elr_tf import training  # noqa: E402
+from elr_tf.experiment import flags as elr_flags  # noqa: E402
+from elr_tf.experiment.train import train  # noqa: E402
 
 FLAGS = elr_flags.define_flags()
 
@@ -22,13 +22,13 @@ FLAGS = elr_flags.define_flags()
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    config = elr_flags.config_from_flags(FLAGS)
-    if not config.resume:
-        try:
+    try:
+        config = elr_flags.config_from_flags(FLAGS)
+        if not config.resume:
             config.validate()
-        except ValueError as error:
-            raise app.UsageError(str(error)) from error
-    summary = training.train(config)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+    summary = train(config)
     for key, value in summary.items():
         print(f"{key}: {value}")
 

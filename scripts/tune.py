@@ -6,8 +6,8 @@
     python scripts/train.py --flagfile=runs/fashion_mnist_sym-tuning/best.cfg --epochs=20
 
 Takes every flag of scripts/train.py plus the tuning flags of
-elr_tf/tuning.py; writes trials/, trials.csv, search.cfg and best.cfg to
---tuning_dir (default <output_dir>/<name>-tuning). See elr_tf/tuning.py for
+elr_tf/experiment/tuning.py; writes trials/, trials.csv, search.cfg and best.cfg to
+--tuning_dir (default <output_dir>/<name>-tuning). See the README for
 which objective to trust when.
 """
 
@@ -19,11 +19,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # noqa: E402
 
-from elr_tf import flags as elr_flags  # noqa: E402
-from elr_tf import tuning  # noqa: E402
+from elr_tf.experiment import flags as elr_flags  # noqa: E402
+from elr_tf.experiment import tuning  # noqa: E402
 
 FLAGS = elr_flags.define_flags()
-TUNING_FLAGS = tuning.define_flags()
+TUNING_FLAGS = elr_flags.define_flags(tuning.TuningOptions)
 
 
 def main(argv):
@@ -31,7 +31,8 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
         config = elr_flags.config_from_flags(FLAGS)
-        options = tuning.options_from_flags(TUNING_FLAGS).validate(config)
+        options = elr_flags.config_from_flags(TUNING_FLAGS, tuning.TuningOptions)
+        options.validate(config)
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     result = tuning.run_search(config, options)

@@ -1,7 +1,9 @@
-"""Tiny on-disk data sets in the Clothing1M and mini-WebVision layouts."""
+"""Tiny on-disk data sets: IDX (Fashion-MNIST), Clothing1M and mini-WebVision layouts."""
 
+import gzip
 import os
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -58,3 +60,28 @@ def write_webvision(root):
     write_lines(os.path.join(root, "info", "train_filelist_google.txt"), train)
     write_lines(os.path.join(root, "info", "val_filelist.txt"), val)
     write_lines(os.path.join(root, "imagenet", "imagenet_val.txt"), imagenet)
+
+
+_IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}
+
+
+def write_idx(path, array, compress=True):
+    array = np.asarray(array)
+    dtype = np.dtype(np.uint8) if array.dtype == np.uint8 else np.dtype(">i4")
+    header = bytes([0, 0, _IDX_CODES[dtype], array.ndim])
+    header += np.asarray(array.shape, ">u4").tobytes()
+    payload = header + array.astype(dtype).tobytes()
+    with (gzip.open if compress else open)(path, "wb") as f:
+        f.write(payload)
+
+
+def write_tiny_fashion(directory, n_train=60, n_test=20, size=28):
+    """Images of example k are filled with k + 1; labels are k % 10."""
+    os.makedirs(directory, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        values = np.arange(1, n + 1, dtype=np.uint8)
+        images = np.broadcast_to(values[:, None, None], (n, size, size))
+        write_idx(os.path.join(directory, f"{prefix}-images-idx3-ubyte.gz"), images)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        write_idx(os.path.join(directory, f"{prefix}-labels-idx1-ubyte.gz"), labels)
+    return str(directory)

@@ -1,0 +1,118 @@
+"""Argument checks: the one place their rules and messages are written.
+
+Every check takes the argument's name as the user wrote it (`"batch_size"`
+in Python, `"--bs"` on the command line) and its value, returns the value in
+canonical form, and otherwise raises a ValueError naming the argument, the
+value received and what was expected:
+
+    >>> positive_int("--bs", 0)
+    ValueError: `--bs` must be a positive integer. Received: --bs=0
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+
+def is_int(value):
+    """True for Python and NumPy integers, False for bools."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value):
+    """True for finite or infinite real numbers, False for bools."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def positive_int(name, value):
+    """`value` as an int >= 1."""
+    if not is_int(value) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def non_negative_int(name, value):
+    """`value` as an int >= 0."""
+    if not is_int(value) or value < 0:
+        raise ValueError(f"`{name}` must be an integer >= 0. Received: {name}={value!r}")
+    return int(value)
+
+
+def number_in(name, value, low, high=math.inf, *, low_open=False, high_open=False):
+    """`value` as a finite float in the interval from `low` to `high`.
+
+    Infinite and NaN values are always refused, also when `high` is inf: no
+    setting of this project means anything at infinity.
+
+    Args:
+        name: the argument's name.
+        value: the value to check.
+        low, high: bounds of the interval.
+        low_open, high_open: exclude the bound.
+    """
+    ok = is_number(value) and math.isfinite(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high
+        )
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(
+            f"`{name}` must be a finite number in {interval}. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def one_of(name, value, choices):
+    """`value` if it is one of `choices`."""
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {', '.join(map(str, choices))}. Received: {name}={value!r}"
+        )
+    return value
+
+
+def int_vector(name, values, length=None):
+    """`values` as an int64 1-D array.
+
+    Args:
+        name: the argument's name.
+        values: array-like of integers (an empty array of any dtype passes).
+        length: required length, or None.
+    """
+    array = np.asarray(values)
+    if array.ndim != 1 or not (np.issubdtype(array.dtype, np.integer) or array.size == 0):
+        raise ValueError(
+            f"`{name}` must be a 1-D integer array. Received: "
+            f"dtype={array.dtype}, shape={array.shape}"
+        )
+    if length is not None and len(array) != length:
+        raise ValueError(f"`{name}` must have length {length}. Received: length={len(array)}")
+    return array.astype(np.int64)
+
+
+def labels_in_range(name, labels, num_classes):
+    """`labels` as an int64 1-D array of class indices in `[0, num_classes)`."""
+    array = int_vector(name, labels)
+    if array.size and (array.min() < 0 or array.max() >= num_classes):
+        bad = array[(array < 0) | (array >= num_classes)]
+        raise ValueError(
+            f"`{name}` must be in [0, {num_classes}). Received: {name} "
+            f"containing {bad[:5].tolist()} ({bad.size} out of range)"
+        )
+    return array
+
+
+def image_size(name, value):
+    """A positive int or `(height, width)` pair as a `(height, width)` tuple."""
+    size = (value, value) if is_int(value) else value
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(is_int(s) and s > 0 for s in size)
+    ):
+        raise ValueError(
+            f"`{name}` must be a positive int or a (height, width) pair. Received: {name}={value!r}"
+        )
+    return int(size[0]), int(size[1])

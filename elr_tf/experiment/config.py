@@ -1,0 +1,332 @@
+"""`TrainConfig`: every setting of a run, each declared once with its flag.
+
+A field is declared with `setting(default, help, flag=..., check=...)`: its
+command-line flag (the reference program's spelling where it has one, e.g.
+`batch_size` is `--bs`), its help text and its check. `elr_tf.experiment.flags`
+defines the absl flags from these declarations, `validate` runs the checks,
+and `to_flagfile` / `from_dict` write and read them back, so adding a setting
+is one edit here.
+
+Example:
+
+```python
+config = TrainConfig(dataset="fashion_mnist", noise_rate=0.4, epochs=20)
+config.validate()
+print(config.to_flagfile())  # --dataset=fashion_mnist ... --percent=0.4 ...
+```
+"""
+
+import dataclasses
+import math
+import types
+
+from elr_tf import checks
+from elr_tf.data import DATASET_NAMES
+from elr_tf.models.backbones import PRESETS
+from elr_tf.target_table import STORAGE_DTYPES
+
+LOSSES = ("ce", "elr", "elr_plus")
+LABEL_REWEIGHTING = {"auto": None, "on": True, "off": False}
+SCHEDULES = ("cosine", "multistep", "constant")
+# Data sets whose clean labels are known, so synthetic noise can be added.
+SYNTHETIC_NOISE_DATASETS = ("fashion_mnist", "cifar10", "cifar100")
+
+
+def setting(default, help, *, flag=None, check=None):  # noqa: A002 (absl's word)
+    """Declares a config field with its flag name, help text and check.
+
+    Args:
+        default: the field's default.
+        help: the flag's help text.
+        flag: the command-line name; None: the field's name.
+        check: `check(name, value)` raising ValueError naming `name` (the
+            flag, with dashes), or None. `None` values are not checked.
+    """
+    metadata = {"flag": flag, "help": help, "check": check}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def flag_name(field):
+    """The command-line name of a dataclass field declared with `setting`."""
+    return field.metadata.get("flag") or field.name
+
+
+def flag_kind(field):
+    """`bool`, `int`, `float`, `str` or `tuple`: the type of the field's flag."""
+    kind = field.type
+    if isinstance(kind, types.UnionType):
+        kind = next(arg for arg in kind.__args__ if arg is not type(None))
+    return kind
+
+
+def check_fields(config):
+    """Runs every field's declared check; raises ValueError naming the flag."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        check = field.metadata.get("check")
+        if check is not None and value is not None:
+            check(f"--{flag_name(field)}", value)
+
+
+def to_flagfile(config, skip=()):
+    """The fields of a `setting` dataclass as absl flagfile lines (`--flag=value`)."""
+    lines = []
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if value is None or field.name in skip:
+            continue
+        if isinstance(value, (tuple, list)):
+            value = ",".join(map(str, value))
+        lines.append(f"--{flag_name(field)}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def from_dict(config_class, values, **overrides):
+    """Builds `config_class` from a dict keyed by field or flag names.
+
+    Flag names let a `config.json` written before fields were renamed (it
+    used the flag spellings, and `lam` for `--lambda`) load unchanged.
+    """
+    by_key = {}
+    for field in dataclasses.fields(config_class):
+        by_key[field.name] = field
+        by_key[flag_name(field)] = field
+    unknown = sorted(set(values) - set(by_key))
+    if unknown:
+        raise ValueError(f"Unknown settings {unknown} for {config_class.__name__}.")
+    kwargs = {}
+    for key, value in values.items():
+        field = by_key[key]
+        if flag_kind(field) is tuple and value is not None:
+            value = tuple(value)
+        kwargs[field.name] = value
+    kwargs.update(overrides)
+    return config_class(**kwargs)
+
+
+def choice(choices):
+    """A `setting` check: the value is one of `choices`."""
+    return lambda name, value: checks.one_of(name, value, tuple(choices))
+
+
+def between(low, high=math.inf, **open_ends):
+    """A `setting` check: a finite number in the interval (see `checks.number_in`)."""
+    return lambda name, value: checks.number_in(name, value, low, high, **open_ends)
+
+
+def _milestones(name, value):
+    value = tuple(value)
+    if not all(checks.is_int(m) and m >= 1 for m in value) or list(value) != sorted(value):
+        raise ValueError(
+            f"`{name}` must be increasing positive epochs. Received: "
+            f"{name}={','.join(map(str, value))}"
+        )
+    return value
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run needs; one absl flag per field.
+
+    Defaults are the reference CIFAR-10 symmetric-noise settings (ELR-SPEC
+    §1) except the data set, which defaults to offline Fashion-MNIST.
+    """
+
+    dataset: str = setting(
+        "fashion_mnist",
+        f"Data set: {', '.join(DATASET_NAMES)}.",
+        check=choice(DATASET_NAMES),
+    )
+    data_dir: str | None = setting(
+        None, "Data directory (tfds data_dir, IDX folder or file-list root)."
+    )
+    arch: str = setting(
+        "small_cnn", "Backbone preset, see elr_tf.models.backbones.PRESETS.", check=choice(PRESETS)
+    )
+    loss: str = setting(
+        "elr",
+        "`elr`, `elr_plus` (two networks, mixup, weight averaging) or `ce` "
+        "(the cross-entropy baseline through the same program).",
+        check=choice(LOSSES),
+    )
+    learning_rate: float = setting(
+        0.02, "Initial learning rate.", flag="lr", check=between(0.0, low_open=True)
+    )
+    batch_size: int = setting(128, "Global batch size.", flag="bs", check=checks.positive_int)
+    beta: float = setting(
+        0.7,
+        "Temporal-ensembling momentum of the targets, in [0, 1).",
+        check=between(0.0, 1.0, high_open=True),
+    )
+    lam: float = setting(
+        3.0, "ELR regularisation strength lambda, >= 0.", flag="lambda", check=between(0.0)
+    )
+    noise_rate: float = setting(
+        0.0,
+        "Synthetic noise rate in [0, 1] (e.g. 0.4 for 40%).",
+        flag="percent",
+        check=between(0.0, 1.0),
+    )
+    asymmetric: bool = setting(
+        False, "Asymmetric (class-dependent) noise instead of symmetric.", flag="asym"
+    )
+    include_true_class: bool = setting(
+        True, "Symmetric noise may redraw the true class (as the reference)."
+    )
+    noise_matrix: str | None = setting(None, ".npy [C, C] transition matrix for synthetic noise.")
+    seed: int = setting(
+        123,
+        "Seed of noise, split, shuffling, augmentation and initialisation.",
+        check=checks.non_negative_int,
+    )
+    epochs: int = setting(150, "Number of epochs.", check=checks.positive_int)
+    name: str = setting("run", "Run name; the run directory is <output_dir>/<name>.")
+    output_dir: str = setting("runs", "Parent directory of run directories.")
+    resume: str | None = setting(None, "Run directory of an interrupted run to continue.")
+    gpus: str | None = setting(
+        None,
+        "Devices: GPU numbers `0,1` (more than one: MirroredStrategy) or "
+        "device names `cpu:0,cpu:1`.",
+    )
+    num_train: int | None = setting(
+        None, "Use only this many training examples (quick runs).", check=checks.positive_int
+    )
+    val_fraction: float = setting(
+        0.1,
+        "Per-class fraction of the training set held out (noisy) for validation.",
+        check=between(0.0, 1.0, high_open=True),
+    )
+    weight_decay: float = setting(
+        1e-3,
+        "L2 weight decay (coupled, as SGD weight_decay in the reference).",
+        check=between(0.0),
+    )
+    momentum: float = setting(0.9, "SGD momentum.", check=between(0.0, 1.0, high_open=True))
+    schedule: str = setting(
+        "cosine",
+        "Learning-rate schedule: cosine (warm restarts), multistep, constant.",
+        check=choice(SCHEDULES),
+    )
+    restart_epochs: int = setting(
+        10, "Cosine schedule: epochs per restart.", flag="t0", check=checks.positive_int
+    )
+    min_lr: float = setting(
+        1e-3, "Cosine schedule: minimum learning rate.", flag="eta_min", check=between(0.0)
+    )
+    milestones: tuple = setting(
+        (40, 80),
+        "Multistep schedule: epochs at which lr is multiplied by gamma.",
+        check=_milestones,
+    )
+    decay_factor: float = setting(
+        0.01,
+        "Multistep schedule: decay factor.",
+        flag="gamma",
+        check=between(0.0, 1.0, low_open=True),
+    )
+    cifar_n_label: str | None = setting(
+        None, "CIFAR-N label set: aggre, random1, random2, random3, worst; noisy100."
+    )
+    noisy_labels_file: str | None = setting(
+        None, ".npy or .csv (id,label) replacing the training labels."
+    )
+    balanced_batches: int | None = setting(
+        None,
+        "Draw this many class-balanced batches per epoch (Clothing1M).",
+        check=checks.positive_int,
+    )
+    image_size: int | None = setting(
+        None, "Crop size override for Clothing1M/WebVision.", check=checks.positive_int
+    )
+    augment: bool = setting(
+        True, "Random crop/flip augmentation of training images (ELR-SPEC inputs)."
+    )
+    weights: str = setting(
+        "imagenet",
+        "Pretrained weights for keras.applications backbones: imagenet, none or a path.",
+    )
+    table_dtype: str = setting(
+        "float32",
+        "Target-table storage: float32, bfloat16 or float16 (half the memory).",
+        check=choice(STORAGE_DTYPES),
+    )
+    table_placement: str | None = setting(
+        None,
+        "`host` keeps the target table(s) in host memory (single device).",
+        check=choice(("host",)),
+    )
+    jit_compile: bool = setting(False, "Compile the train step with XLA.")
+    mixed_precision: bool = setting(False, "Train with the mixed_float16 policy (GPUs).")
+    verbose: int = setting(
+        1,
+        "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",
+        check=choice((0, 1, 2)),
+    )
+    # ELR+ (`--loss=elr_plus`); flags as the reference program's.
+    mixup_alpha: float = setting(
+        1.0,
+        "ELR+: mixup Beta(alpha, alpha) parameter; 0 turns mixup off.",
+        flag="malpha",
+        check=between(0.0),
+    )
+    ema_alpha: float = setting(
+        0.997,
+        "ELR+: final weight-averaging momentum, in [0, 1).",
+        flag="ealpha",
+        check=between(0.0, 1.0, high_open=True),
+    )
+    ema_update: bool = setting(
+        True,
+        "ELR+: ramp the averaging momentum over --ema_step steps "
+        "(else the running-mean schedule min(1 - 1/(step+1), ealpha)).",
+    )
+    ema_step: int = setting(
+        40000, "ELR+: ramp length of the averaging momentum, in optimizer steps."
+    )
+    coef_step: int = setting(
+        0,
+        "ELR+: ramp length of the ELR term, in optimizer steps (0: no ramp).",
+        check=checks.non_negative_int,
+    )
+    label_reweighting: str = setting(
+        "auto",
+        "ELR+: the label term uses y_mix * q renormalised: auto (on iff "
+        "100 classes, as the reference), on or off.",
+        check=choice(LABEL_REWEIGHTING),
+    )
+
+    def validate(self):
+        """Raises ValueError naming the first bad flag; returns self."""
+        check_fields(self)
+        # The reference's Clothing1M config carries ema_step=-1 with the ramp off.
+        if self.ema_update:
+            checks.non_negative_int("--ema_step", self.ema_step)
+        elif not checks.is_int(self.ema_step):
+            raise ValueError(
+                f"`--ema_step` must be an integer. Received: --ema_step={self.ema_step!r}"
+            )
+        if self.asymmetric and self.noise_matrix:
+            raise ValueError(
+                "Give at most one of `--asym` and `--noise_matrix`. Received: "
+                f"--asym with --noise_matrix={self.noise_matrix!r}"
+            )
+        if self.noise_rate > 0 and self.dataset not in SYNTHETIC_NOISE_DATASETS:
+            raise ValueError(
+                f"`--percent` adds synthetic noise, which {self.dataset} (real "
+                f"noisy labels) does not take. Received: --percent={self.noise_rate}"
+            )
+        return self
+
+    @property
+    def synthetic_noise(self):
+        """True when the run adds synthetic noise (`--percent` or `--noise_matrix`)."""
+        return self.noise_rate > 0 or bool(self.noise_matrix)
+
+    def to_flagfile(self):
+        """The settings as absl flagfile lines (`--flag=value`), `--resume` left out."""
+        return to_flagfile(self, skip=("resume",))
+
+    @classmethod
+    def from_dict(cls, values, **overrides):
+        """Builds a config from a dict keyed by field or flag names (a `config.json`)."""
+        return from_dict(cls, values, **overrides)

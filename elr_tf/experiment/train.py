@@ -1,0 +1,244 @@
+"""The training program behind `scripts/train.py`, callable without flags.
+
+`train(TrainConfig(...))` sets the run up with `assemble` (data, label
+noise, strategy, compiled `ELRModel` / `ELRPlusModel`, or the cross-entropy
+baseline through `ELRModel` with `lam=0`), trains it and writes one run
+directory:
+
+    <output_dir>/<name>/
+        flags.cfg        absl flagfile that reruns this run
+        config.json      the same settings, read back by `--resume`
+        metrics.csv      per-epoch loss parts, noisy-val and test accuracy
+        tensorboard/     TensorBoard logs
+        checkpoints/     per-epoch checkpoints (weights, optimiser, target
+                         table), written atomically; `--resume` loads the
+                         newest
+        model.keras      final model, table included
+        targets.npy      final target table [num_examples, num_classes]
+        noisy_labels.npy labels used for training, by id (-1: unused id)
+        true_labels.npy  clean labels by id where known (-1: unknown)
+        audit.csv        per-example label audit from the final target table,
+                         most suspicious first (elr_tf.diagnostics.label_audit)
+        memorization.csv per-epoch memorisation fractions on (up to 10,000)
+        memorization.png training examples, and their figure (true labels known)
+        summary.json     final/best test accuracy, noise rate, timings
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+from elr_tf.diagnostics import AuditCallback, MemorizationMonitor, audit
+from elr_tf.experiment import checkpointing
+from elr_tf.experiment.assemble import (
+    assemble,
+    cluster_size,
+    eval_batch_size,
+    is_chief,
+    make_strategy,
+)
+from elr_tf.experiment.callbacks import EpochTimer, NonFiniteGuard, TestEvaluation
+from elr_tf.experiment.config import TrainConfig
+
+# Training examples predicted after each epoch to draw the memorisation
+# curves: enough for fractions to about +-1%, few enough to cost a few percent
+# of an epoch.
+_MEMORIZATION_EXAMPLES = 10_000
+
+
+def resolve_run_dir(config, multi_worker=False):
+    """Creates (or, on resume, reopens) the run directory.
+
+    A new run never overwrites an old one: an existing `<name>` gets a time
+    stamp appended. Multi-worker runs keep the plain name so that all workers
+    agree on it.
+    """
+    if config.resume:
+        return config.resume
+    run_dir = os.path.join(config.output_dir, config.name)
+    # Any existing content (even checkpoints without a config.json) belongs
+    # to another run: never train on top of it.
+    if not multi_worker and os.path.isdir(run_dir) and os.listdir(run_dir):
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = f"{run_dir}-{stamp}"
+    os.makedirs(run_dir, exist_ok=True)
+    return run_dir
+
+
+def load_config(run_dir, **overrides):
+    """Reads a run's `config.json` back into a `TrainConfig`."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        raise ValueError(
+            "`--resume` must be a run directory written by train (with a "
+            f"config.json). Received: --resume={run_dir!r}"
+        )
+    with open(path) as f:
+        return TrainConfig.from_dict(json.load(f), **overrides)
+
+
+def train(config, callbacks=()):
+    """Runs (or resumes) one training run; returns its summary dict.
+
+    Args:
+        config: a `TrainConfig`. With `config.resume` set, the run
+            directory's saved settings are used and training continues from
+            its last checkpoint.
+        callbacks: extra Keras callbacks (e.g. for tests).
+
+    Returns:
+        The dict also written to `summary.json`.
+    """
+    if config.resume:
+        config = load_config(config.resume, resume=config.resume, verbose=config.verbose)
+    config.validate()
+    # Before any other TF op: a multi-worker strategy must come first.
+    strategy = make_strategy(config.gpus)
+    chief = is_chief(strategy)
+    run_dir = resolve_run_dir(config, multi_worker=cluster_size() > 1)
+    # Other workers of a multi-worker run write their logs and checkpoints
+    # beside the chief's, never over them.
+    out_dir = (
+        run_dir if chief else os.path.join(run_dir, f"worker-{strategy.cluster_resolver.task_id}")
+    )
+    os.makedirs(out_dir, exist_ok=True)
+    if chief and not config.resume:
+        with open(os.path.join(run_dir, "config.json"), "w") as f:
+            json.dump(dataclasses.asdict(config), f, indent=2)
+        with open(os.path.join(run_dir, "flags.cfg"), "w") as f:
+            f.write(config.to_flagfile())
+
+    run = assemble(config, strategy=strategy)
+    data, model = run.data, run.model
+    if chief:
+        _save_labels(run_dir, data)
+    val_ds = run.eval_dataset(data.val) if len(data.val) > 0 else None
+    test_sets = {"test": run.eval_dataset(data.test)}
+    for extra_name, extra in data.extra_tests.items():
+        test_sets[extra_name] = run.eval_dataset(extra)
+
+    checkpoint_dir = os.path.join(out_dir, "checkpoints")
+    initial_epoch = checkpointing.restore_latest(model, checkpoint_dir)
+    timer = EpochTimer()
+    csv_path = os.path.join(out_dir, "metrics.csv")
+    truth_known = _has_true_labels(data.train)
+    label_watchers = []
+    if truth_known:
+        # Before CSVLogger, which takes its columns from the first epoch's logs.
+        label_watchers = [
+            AuditCallback(data.train.ids, data.train.labels, data.train.true_labels),
+            MemorizationMonitor.from_examples(
+                data.train,
+                data,
+                max_examples=_MEMORIZATION_EXAMPLES,
+                seed=config.seed,
+                batch_size=eval_batch_size(config),
+                output_dir=out_dir,
+                append=initial_epoch > 0,
+                title=f"{config.dataset}, {config.loss}, noise {config.noise_rate:g}",
+            ),
+        ]
+    all_callbacks = [
+        *run.callbacks(),
+        timer,
+        TestEvaluation(test_sets),
+        *label_watchers,
+        NonFiniteGuard(checkpoint_dir),
+        # The CSV row is written before the checkpoint: a kill between the two
+        # repeats the epoch's row on resume (`read_metrics` keeps the last)
+        # instead of losing it.
+        keras.callbacks.CSVLogger(csv_path, append=initial_epoch > 0),
+        checkpointing.EpochCheckpoint(checkpoint_dir),
+        keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")),
+        *callbacks,
+    ]
+    if initial_epoch < config.epochs:
+        model.fit(
+            run.train_ds,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            validation_data=val_ds,
+            callbacks=all_callbacks,
+            verbose=config.verbose,
+            shuffle=False,
+        )
+
+    np.save(os.path.join(out_dir, "targets.npy"), model.target_table.numpy())
+    if len(model.target_tables) > 1:
+        for k, table in enumerate(model.target_tables, start=1):
+            np.save(os.path.join(out_dir, f"targets{k}.npy"), table.numpy())
+    if chief:
+        model.save(os.path.join(run_dir, "model.keras"))
+    report = audit(model, data.train.labels, ids=data.train.ids, true_labels=data.train.true_labels)
+    report.ranked().to_csv(os.path.join(out_dir, "audit.csv"))
+    summary = _summarise(config, run_dir, csv_path, run.noise_rate, timer, data)
+    if truth_known:
+        summary["label_detection"] = {
+            key: None if isinstance(value, float) and math.isnan(value) else value
+            for key, value in report.metrics().items()
+        }
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def _has_true_labels(example_set):
+    true = example_set.true_labels
+    return true is not None and bool((true >= 0).any())
+
+
+def _save_labels(run_dir, data):
+    np.save(os.path.join(run_dir, "noisy_labels.npy"), data.labels_by_id())
+    np.save(os.path.join(run_dir, "true_labels.npy"), data.labels_by_id(true_labels=True))
+
+
+def read_metrics(csv_path):
+    """Reads `metrics.csv` into a dict of column -> list of floats."""
+    if not os.path.exists(csv_path):
+        return {}
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    # A resumed run may repeat the row of an epoch (see `train`): keep the last.
+    by_epoch = {int(row["epoch"]): row for row in rows}
+    rows = [by_epoch[e] for e in sorted(by_epoch)]
+    return {key: [_float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+
+def _float(text):
+    # CSVLogger writes "NA" for a metric missing in an epoch (e.g. no val set).
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _summarise(config, run_dir, csv_path, realised, timer, data):
+    metrics = read_metrics(csv_path)
+    test = metrics.get("test_accuracy", [])
+    seconds = metrics.get("seconds", timer.seconds)
+    summary = {
+        "run_dir": run_dir,
+        "dataset": config.dataset,
+        "arch": config.arch,
+        "loss": config.loss,
+        "epochs": len(test),
+        "final_test_accuracy": test[-1] if test else None,
+        "best_test_accuracy": max(test) if test else None,
+        "final_test_top5": metrics.get("test_top5", [None])[-1],
+        "final_val_accuracy": metrics.get("val_accuracy", [None])[-1],
+        "noise_rate_requested": config.noise_rate,
+        "noise_rate_realised": realised,
+        "seconds_per_epoch": float(np.mean(seconds)) if seconds else None,
+        "num_train": len(data.train),
+        "num_examples": data.num_examples,
+    }
+    for name in data.extra_tests:
+        summary[f"final_{name}_accuracy"] = metrics.get(f"{name}_accuracy", [None])[-1]
+        summary[f"final_{name}_top5"] = metrics.get(f"{name}_top5", [None])[-1]
+    return summary

@@ -1,0 +1,367 @@
+"""`ELRPlusModel`: two networks co-trained with ELR+ (ELR-SPEC §3)."""
+
+import warnings
+
+import keras
+import tensorflow as tf
+
+from elr_tf import checks, losses
+from elr_tf import inputs as inputs_lib
+from elr_tf.callbacks import mixup
+from elr_tf.models.elr_model import (
+    check_labels,
+    check_output_width,
+    output_width,
+    validate_hyperparameters,
+)
+from elr_tf.models.indexed_model import IndexedModel
+
+_NETWORKS = 2
+
+
+@keras.saving.register_keras_serializable(package="elr_tf")
+class ELRPlusModel(IndexedModel):
+    """Trains two classifiers with ELR+: co-targets, mixup, weight averaging.
+
+    Two networks `f1`, `f2` of the same architecture, each with a weight
+    averaged copy `ema1`, `ema2` and a target table `T1`, `T2` addressed by
+    sample id. Each training step, for network `k` with partner `o`
+    (ELR-SPEC §3):
+
+    1. `T_k[i] <- beta * T_k[i] + (1 - beta) * softmax(ema_o(x))`, on the
+       un-mixed batch: each network's targets come from the *other*
+       network's averaged copy.
+    2. Mixup with this network's own `l_k` and permutation `m_k`:
+       `x_mix`, `y_mix` (one-hot) and `q = l*T_k[i] + (1-l)*T_k[i][m]`.
+    3. `loss_k = softCE(f_k(x_mix), y') + ramp(step) * lam *
+       mean(log(1 - <q, clip(softmax(f_k(x_mix)))>))`, with `y' = y_mix`,
+       or `y_mix * q` renormalised when `label_reweighting` is on
+       (`None`: on iff `num_classes == 100`, as the reference), and
+       `ramp = losses.sigmoid_rampup(step, coef_step)`.
+
+    The optimiser minimises `loss_1 + loss_2` plus both networks' weight
+    decay. Mixup draws and weight averaging are callbacks: `elr_tf.Mixup`
+    (without it, no mixing) and `elr_tf.WeightAveraging` (required; `fit`
+    warns without it). Evaluation and prediction return `(f1(x) + f2(x)) / 2`;
+    training metrics are computed on `(ema1(x) + ema2(x)) / 2` on the
+    un-mixed batch. Logged: `loss` (`loss_1 + loss_2` with weight decay) and
+    each network's `ce1`, `ce2`, `elr1`, `elr2`. How this schedule differs
+    from the reference code, and why, is in the README (section ELR+).
+
+    Args:
+        network1: a built Keras model mapping inputs to logits
+            `[batch, num_classes]` (no softmax).
+        network2: a second model of the same architecture (different
+            initial weights), or None to clone `network1` with a fresh
+            initialisation (functional and Sequential models only).
+        num_examples: size of the training id space (rows of each table).
+        num_classes: number of classes; must match the networks' output.
+        beta: temporal-ensembling momentum of the targets, in `[0, 1)`.
+        lam: weight of the ELR term (lambda), `>= 0`.
+        coef_step: ramp length of the ELR term in optimizer steps, `>= 0`
+            (0: no ramp).
+        label_reweighting: use `y_mix * q` (renormalised) as the label of
+            the cross-entropy term; None: on iff `num_classes == 100`.
+        ema_network1: the averaged copy of `network1` (same architecture);
+            None clones `network1`. Its weights are set to `network1`'s.
+        ema_network2: likewise for `network2`.
+        table_dtype: storage precision of both tables (see `TargetTable`).
+        table_placement: None, or `"host"` to keep both tables in host
+            memory (single-replica training).
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Example:
+
+    ```python
+    build = lambda: elr_tf.models.backbones.build_backbone("preact_resnet18", 10)
+    model = ELRPlusModel(build(), build(), num_examples=len(x), num_classes=10,
+                         beta=0.7, lam=3.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.02, momentum=0.9),
+                  metrics=["accuracy"])
+    model.fit(elr_tf.with_index(x, y, batch_size=128), epochs=200, callbacks=[
+        elr_tf.Mixup(alpha=1.0, seed=123),
+        elr_tf.WeightAveraging(0.997, ema_step=40000),
+    ])
+    ```
+
+    References:
+        Liu, Niles-Weed, Razavian, Fernandez-Granda. "Early-Learning
+        Regularization Prevents Memorization of Noisy Labels", NeurIPS 2020,
+        §5 and Appendix (ELR+); reference code `shengliu66/ELR`, `ELR_plus/`.
+    """
+
+    renamed_table_layers = {"targets1": 0, "targets2": 1}
+
+    def __init__(
+        self,
+        network1,
+        network2,
+        num_examples,
+        num_classes,
+        beta=0.7,
+        lam=3.0,
+        coef_step=0,
+        label_reweighting=None,
+        ema_network1=None,
+        ema_network2=None,
+        table_dtype="float32",
+        table_placement=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        validate_hyperparameters(beta, lam)
+        checks.non_negative_int("coef_step", coef_step)
+        if label_reweighting is not None and not isinstance(label_reweighting, bool):
+            raise ValueError(
+                "`label_reweighting` must be None, True or False. "
+                f"Received: label_reweighting={label_reweighting!r}"
+            )
+        _check_built("network1", network1)
+        if network2 is None:
+            network2 = _clone("network2", network1, keep_weights=False)
+        _check_built("network2", network2)
+        if network2 is network1:
+            raise ValueError("`network2` must be a different model object from `network1`.")
+        check_output_width(output_width(network1), num_classes)
+        _check_same_architecture("network2", network2, network1)
+        emas = []
+        for k, (network, ema) in enumerate(
+            ((network1, ema_network1), (network2, ema_network2)), start=1
+        ):
+            if ema is None:
+                ema = _clone(f"ema_network{k}", network, keep_weights=True)
+            _check_built(f"ema_network{k}", ema)
+            if any(ema is other for other in (network1, network2, *emas)):
+                raise ValueError(
+                    f"`ema_network{k}` must be a separate copy, not a network or the "
+                    "other averaged copy."
+                )
+            _check_same_architecture(f"ema_network{k}", ema, network)
+            ema.set_weights(network.get_weights())
+            # Excluded from the optimiser and the weight decay, but the
+            # layers stay trainable so batch norm uses batch statistics
+            # when the copy runs in training mode (see class docstring).
+            for variable in ema.weights:
+                variable.trainable = False
+            emas.append(ema)
+
+        self.network1 = network1
+        self.network2 = network2
+        self.ema_network1, self.ema_network2 = emas
+        self.num_examples = num_examples
+        self.num_classes = num_classes
+        self.beta = float(beta)
+        self.lam = float(lam)
+        self.coef_step = coef_step
+        self.label_reweighting = label_reweighting
+        self.add_target_layers(
+            _NETWORKS, num_examples, num_classes, beta, table_dtype, table_placement
+        )
+        # Written by the Mixup callback before each batch; 1 = no mixing.
+        self.mixup_lambda = self.add_weight(
+            shape=(_NETWORKS,),
+            initializer="ones",
+            dtype="float32",
+            trainable=False,
+            name="mixup_lambda",
+        )
+        self.mixup_seed = self.add_weight(
+            shape=(2,), initializer="zeros", dtype="int64", trainable=False, name="mixup_seed"
+        )
+        self.training_only_metrics = ("ce1", "ce2", "elr1", "elr2")
+        self.ce_trackers = [keras.metrics.Mean(name=f"ce{k}") for k in (1, 2)]
+        self.elr_trackers = [keras.metrics.Mean(name=f"elr{k}") for k in (1, 2)]
+        self.built = True
+
+    @property
+    def networks(self):
+        """`(network1, network2)`."""
+        return self.network1, self.network2
+
+    @property
+    def ema_networks(self):
+        """The averaged copies `(ema_network1, ema_network2)`."""
+        return self.ema_network1, self.ema_network2
+
+    @property
+    def target_table(self):
+        """The mean of the two tables, `[num_examples, num_classes]`.
+
+        Each table is fed by the other network's averaged copy; their mean
+        is the model's single estimate (e.g. for finding wrong labels with
+        `argmax(T[i]) != y[i]`, ELR-SPEC §4).
+        """
+        first, second = self.target_tables
+        return (first + second) / 2.0
+
+    @property
+    def use_label_reweighting(self):
+        """Whether the label term uses `y_mix * q` (resolves None)."""
+        if self.label_reweighting is None:
+            return self.num_classes == 100
+        return self.label_reweighting
+
+    def averaging_pairs(self):
+        """`(average, weight)` variable pairs for `WeightAveraging`.
+
+        Every trainable weight of each network with the matching variable
+        of its averaged copy (batch-norm moving statistics excluded).
+        """
+        pairs = []
+        for network, ema in zip(self.networks, self.ema_networks):
+            trainable = {id(v) for v in network.trainable_weights}
+            pairs.extend(
+                (average, weight)
+                for weight, average in zip(network.weights, ema.weights)
+                if id(weight) in trainable
+            )
+        return pairs
+
+    def fit(self, *args, **kwargs):
+        from elr_tf.callbacks.weight_averaging import WeightAveraging
+
+        # `callbacks` is fit's sixth positional parameter.
+        callbacks = kwargs.get("callbacks", args[5] if len(args) > 5 else None) or []
+        callbacks = getattr(callbacks, "callbacks", callbacks)
+        if not any(isinstance(c, WeightAveraging) for c in callbacks):
+            warnings.warn(
+                "ELRPlusModel.fit without a WeightAveraging callback: the "
+                "averaged copies that produce the targets will not move. Pass "
+                "callbacks=[elr_tf.WeightAveraging(...)] "
+                "(ema_alpha=0 makes each copy follow its network).",
+                stacklevel=2,
+            )
+        return super().fit(*args, **kwargs)
+
+    def call(self, inputs, training=None):
+        inputs, _ = inputs_lib.split_index(inputs, required=False)
+        first = self.network1(inputs, training=training)
+        second = self.network2(inputs, training=training)
+        check_output_width(first.shape[-1], self.num_classes)
+        return (first + second) / 2.0
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, index = inputs_lib.split_index(x)
+        index = inputs_lib.check_index(index)
+        y = check_labels(y, self.num_classes)
+
+        # Step 1: each table is fed by the *other* network's averaged copy.
+        teacher_logits = [tf.stop_gradient(ema(x, training=True)) for ema in self.ema_networks]
+        rows = [
+            table.update(index, losses.target_estimate(tf.nn.softmax(teacher_logits[1 - k])))
+            for k, table in enumerate(self.target_layers)
+        ]
+        step = tf.cast(self.optimizer.iterations, tf.float32) + 1.0
+        elr_weight = losses.sigmoid_rampup(step, self.coef_step) * self.lam
+        weights = self._network_weights()
+
+        with tf.GradientTape() as tape:
+            parts = [self._network_loss(k, x, y, rows[k], sample_weight) for k in range(_NETWORKS)]
+            decay = [self._weight_decay(network) for network in self.networks]
+            loss = tf.add_n([ce + elr_weight * reg for ce, reg in parts] + decay)
+            scaled = self.optimizer.scale_loss(self.replica_share(loss))
+
+        gradients = tape.gradient(scaled, weights)
+        self.optimizer.apply_gradients(zip(gradients, weights))
+
+        self._track_losses(x, loss, parts)
+        ema_logits = (teacher_logits[0] + teacher_logits[1]) / 2.0
+        logs = self.compute_metrics(x, y, ema_logits, sample_weight=sample_weight)
+        return self.step_logs(logs)
+
+    def _network_weights(self):
+        return [w for network in self.networks for w in network.trainable_weights]
+
+    def _network_loss(self, k, x, y, rows, sample_weight):
+        """Steps 2-3 for network `k`: per-replica means `(ce, reg)`."""
+        lam = self.mixup_lambda[k]
+        order = mixup.permutation(tf.shape(y)[0], self.mixup_seed, stream=k)
+        x_mix = mixup.mix(x, order, lam)
+        y_mix = mixup.mix(tf.one_hot(y, self.num_classes, dtype=tf.float32), order, lam)
+        q = mixup.mix(rows, order, lam)
+        logits = self.networks[k](x_mix, training=True)
+        labels = losses.reweighted_labels(y_mix, q) if self.use_label_reweighting else y_mix
+        ce = losses.soft_cross_entropy(labels, logits)
+        reg = losses.elr_regularizer(q, losses.clipped_softmax(logits))
+        if sample_weight is not None:
+            # The weight of example i applies to its mix, where it dominates.
+            weight = tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
+            ce, reg = ce * weight, reg * weight
+        return tf.reduce_mean(ce), tf.reduce_mean(reg)
+
+    def _weight_decay(self, network):
+        # The networks' `add_loss` terms (L2 weight decay of the backbones);
+        # the averaged copies' weights are not trainable, so add none.
+        if not network.losses:
+            return tf.constant(0.0)
+        return tf.add_n([tf.cast(term, tf.float32) for term in network.losses])
+
+    def _track_losses(self, x, loss, parts):
+        batch = tf.shape(tf.nest.flatten(x)[0])[0]
+        self._loss_tracker.update_state(loss, sample_weight=batch)
+        for (ce, reg), ce_tracker, elr_tracker in zip(parts, self.ce_trackers, self.elr_trackers):
+            ce_tracker.update_state(ce, sample_weight=batch)
+            elr_tracker.update_state(reg, sample_weight=batch)
+
+    def get_config(self):
+        config = super().get_config()
+        serialize = keras.saving.serialize_keras_object
+        config.update(
+            network1=serialize(self.network1),
+            network2=serialize(self.network2),
+            ema_network1=serialize(self.ema_network1),
+            ema_network2=serialize(self.ema_network2),
+            coef_step=self.coef_step,
+            label_reweighting=self.label_reweighting,
+            **self.method_config(),
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("network1", "network2", "ema_network1", "ema_network2"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def _check_built(argument, network):
+    if not isinstance(network, keras.Model):
+        raise ValueError(
+            f"`{argument}` must be a Keras model. Received: {argument} of type "
+            f"{type(network).__name__}"
+        )
+    if not network.built or not network.weights:
+        raise ValueError(
+            f"`{argument}` must be a built model with weights (give it an "
+            "`Input` or call it once on a batch). Received: an unbuilt "
+            f"{type(network).__name__} named {network.name!r}"
+        )
+
+
+def _check_same_architecture(argument, network, reference):
+    shapes = [tuple(v.shape) for v in network.weights]
+    expected = [tuple(v.shape) for v in reference.weights]
+    if shapes != expected:
+        raise ValueError(
+            f"`{argument}` must have the same architecture (the same weight "
+            f"shapes, in order) as the network it pairs with. Received: "
+            f"{argument} weight shapes {shapes[:6]}{'...' if len(shapes) > 6 else ''} "
+            f"({len(shapes)} weights), expected {expected[:6]}"
+            f"{'...' if len(expected) > 6 else ''} ({len(expected)} weights)"
+        )
+
+
+def _clone(argument, network, keep_weights):
+    try:
+        clone = keras.models.clone_model(network)
+    except Exception as error:  # Subclassed models without a config.
+        raise ValueError(
+            f"Could not clone {network.name!r} to make `{argument}`; pass "
+            f"`{argument}` explicitly (a second model of the same architecture). "
+            f"Keras said: {error}"
+        ) from error
+    if keep_weights:
+        clone.set_weights(network.get_weights())
+    return clone

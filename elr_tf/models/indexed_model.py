@@ -1,0 +1,163 @@
+"""`IndexedModel`: what every model trained on sample-id batches shares."""
+
+import warnings
+
+import keras
+import tensorflow as tf
+
+from elr_tf import inputs as inputs_lib
+from elr_tf.target_table import TargetTable
+
+
+def multi_worker_build_batch(strategy, iterator, data_batch):
+    """Arguments for Keras's symbolic build that work for every strategy.
+
+    Under `MultiWorkerMirroredStrategy` the first distributed batch is
+    replaced by its first local component (see `ELRModel`); otherwise the
+    arguments are returned unchanged.
+    """
+    if iterator is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return {"iterator": iterator, "data_batch": data_batch}
+    for _, _, batches in iterator:
+        batch = next(batches)
+        local = tf.nest.map_structure(
+            lambda value: strategy.experimental_local_results(value)[0], batch
+        )
+        return {"iterator": None, "data_batch": local}
+    return {"iterator": None, "data_batch": data_batch}
+
+
+def multi_worker_logs(strategy, logs):
+    """Step logs in a form Keras can reduce under every strategy.
+
+    Keras 3.15 reduces step outputs of a multi-worker run with
+    `strategy.reduce("MEAN", value, axis=0)`, which fails on the scalar
+    metric values every train/test step returns. Shaped `[1]`, the same
+    reduction yields the scalar mean over replicas. (Epoch logs are read
+    from the metrics themselves and are not affected.)
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return logs
+    return {key: tf.reshape(value, [1]) for key, value in logs.items()}
+
+
+class IndexedModel(keras.Model):
+    """Base of `ELRModel` and `ELRPlusModel`.
+
+    Training batches carry sample ids (`elr_tf.inputs`); evaluation and
+    prediction accept plain inputs (ids, if present, are ignored). Metrics
+    named in `training_only_metrics` (the loss parts, which need ids) are
+    left out of evaluation logs. Also carries the workarounds that let
+    `fit` run under `MultiWorkerMirroredStrategy` with Keras 3.15.
+    """
+
+    training_only_metrics = ()
+    # Attribute names of the table layers before `target_layers` (deprecated).
+    renamed_table_layers = {}
+
+    def add_target_layers(self, count, num_examples, num_classes, beta, table_dtype, placement):
+        """Creates the model's `count` target tables (`target_layers`).
+
+        Each is its own attribute (`_target_layer_<k>`), so that Keras saving
+        and `tf.train.Checkpoint` both track it.
+        """
+        self._num_target_layers = count
+        for k in range(count):
+            name = "target_table" if count == 1 else f"target_table{k + 1}"
+            layer = TargetTable(
+                num_examples,
+                num_classes,
+                beta=beta,
+                storage_dtype=table_dtype,
+                placement=placement,
+                name=name,
+            )
+            setattr(self, f"_target_layer_{k}", layer)
+
+    @property
+    def target_layers(self):
+        """The `TargetTable` layers: one for ELR, `(T1, T2)` for ELR+."""
+        return tuple(getattr(self, f"_target_layer_{k}") for k in range(self._num_target_layers))
+
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: serves the deprecated names.
+        index = type(self).renamed_table_layers.get(name)
+        if index is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        warnings.warn(
+            f"`{name}` is deprecated; use `target_layers[{index}]`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.target_layers[index]
+
+    def method_config(self):
+        """The `get_config` entries both models share: sizes, beta, lam, table options."""
+        first = self.target_layers[0]
+        return {
+            "num_examples": self.num_examples,
+            "num_classes": self.num_classes,
+            "beta": self.beta,
+            "lam": self.lam,
+            "table_dtype": first.storage_dtype,
+            "table_placement": first.placement,
+        }
+
+    @property
+    def target_tables(self):
+        """The values of `target_layers`: `[num_examples, num_classes]` float32 tensors."""
+        return tuple(layer.values() for layer in self.target_layers)
+
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+        """`keras.Model.compile`; `loss` defaults to cross-entropy on logits.
+
+        It is the label loss of training and what `evaluate` reports.
+        """
+        if loss is None:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips restoring the compile state of models that override
+        # `compile`; ours only adds a default, so restoring is safe.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @staticmethod
+    def replica_share(value):
+        """`value / num_replicas_in_sync`: one replica's share of a loss.
+
+        Keras averages the compiled loss over each replica's batch and divides
+        it by the number of replicas; gradients summed over replicas then
+        equal those of the global-batch mean. Terms added to it are scaled
+        the same way so that each is counted exactly once.
+        """
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return value / replicas if replicas > 1 else value
+
+    def step_logs(self, logs):
+        """Logs returned by a train/test step, reducible under any strategy."""
+        return multi_worker_logs(self.distribute_strategy, logs)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, _ = inputs_lib.split_index(x, required=False)
+        logs = super().test_step((x, y, sample_weight))
+        # In evaluation `loss` is the compiled loss alone.
+        hidden = set(self.training_only_metrics)
+        return self.step_logs({k: v for k, v in logs.items() if k not in hidden})
+
+    def predict_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, _ = inputs_lib.split_index(x, required=False)
+        return self(x, training=False)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15 builds a distributed model from the first batch after
+        # `strategy.reduce("MEAN", batch)`, which fails under
+        # MultiWorkerMirroredStrategy (keras-team/keras#20585). One replica's
+        # local batch has the right structure, shapes and dtypes: use it.
+        return super()._maybe_symbolic_build(
+            **multi_worker_build_batch(self.distribute_strategy, iterator, data_batch)
+        )

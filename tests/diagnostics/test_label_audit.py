@@ -1,0 +1,233 @@
+import csv
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import elr_tf
+from elr_tf.diagnostics import label_audit
+
+# Six examples, three classes. Rows 0-2 agree with their label; row 3 and 4
+# point elsewhere; row 5 is a tie between the label (0) and class 1. Row
+# sums differ (0.5, 1, 0.3...) as they do early in training.
+TABLE = np.array(
+    [
+        [0.40, 0.05, 0.05],  # label 0, sums to 0.5
+        [0.10, 0.80, 0.10],  # label 1
+        [0.00, 0.10, 0.20],  # label 2, sums to 0.3
+        [0.70, 0.20, 0.10],  # label 2 -> flagged, table class 0
+        [0.10, 0.60, 0.30],  # label 0 -> flagged, table class 1
+        [0.40, 0.40, 0.20],  # label 1, tie with class 0 -> argmax 0, flagged
+    ],
+    dtype=np.float32,
+)
+LABELS = np.array([0, 1, 2, 2, 0, 1])
+TRUE = np.array([0, 1, 1, 0, 1, 1])  # wrong labels: rows 2, 3, 4
+
+
+def test_hand_table_scores_margins_and_flags():
+    report = label_audit.audit(TABLE, LABELS, true_labels=TRUE)
+    np.testing.assert_array_equal(report.ids, np.arange(6))
+    np.testing.assert_array_equal(report.table_class, [0, 1, 2, 0, 1, 0])
+    np.testing.assert_array_equal(report.flagged, [False, False, False, True, True, True])
+    np.testing.assert_allclose(
+        report.score, [1 - 0.8, 1 - 0.8, 1 - 2 / 3, 0.9, 0.9, 0.6], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        report.margin, [0.1 - 0.8, 0.1 - 0.8, 1 / 3 - 2 / 3, 0.6, 0.5, 0.0], atol=1e-6
+    )
+    np.testing.assert_array_equal(report.is_noisy, [False, False, True, True, True, False])
+
+
+def test_hand_table_detection_metrics():
+    metrics = label_audit.audit(TABLE, LABELS, true_labels=TRUE).metrics()
+    # Flags 3, 4, 5; noisy 2, 3, 4: TP=2, FP=1, FN=1.
+    assert metrics["precision"] == pytest.approx(2 / 3)
+    assert metrics["recall"] == pytest.approx(2 / 3)
+    assert metrics["f1"] == pytest.approx(2 / 3)
+    # Scores: noisy {1/3, .9, .9}, clean {.2, .2, .6}: 8 of 9 pairs won.
+    assert metrics["auroc"] == pytest.approx(8 / 9)
+    # Ranked: .9, .9 (both noisy) -> P=1 at R=2/3; .6 clean; 1/3 noisy at
+    # rank 4 -> P=3/4 at R=1. AP = 2/3 * 1 + 1/3 * 3/4.
+    assert metrics["auprc"] == pytest.approx(2 / 3 + 1 / 4)
+    assert (metrics["num_examples"], metrics["num_noisy"], metrics["num_flagged"]) == (6, 3, 3)
+    assert metrics["num_unseen"] == 0
+
+
+def test_threshold_flags_by_score():
+    report = label_audit.audit(TABLE, LABELS, true_labels=TRUE, threshold=0.3)
+    np.testing.assert_array_equal(report.flagged, [False, False, True, True, True, True])
+    assert report.metrics()["recall"] == 1.0
+
+
+def test_unseen_rows_and_unused_ids():
+    table = np.vstack([TABLE, np.zeros((2, 3), np.float32)])
+    labels = np.append(LABELS, [-1, 2])  # id 6 unused, id 7 never trained
+    true = np.append(TRUE, [-1, 0])
+    report = label_audit.audit(table, labels, true_labels=true)
+    np.testing.assert_array_equal(report.ids, [0, 1, 2, 3, 4, 5, 7])
+    assert not report.seen[-1] and not report.flagged[-1]
+    assert report.table_class[-1] == -1 and math.isnan(report.score[-1])
+    metrics = report.metrics()
+    assert metrics["num_unseen"] == 1 and metrics["num_examples"] == 6
+    assert metrics["auroc"] == pytest.approx(8 / 9)
+
+
+def test_unknown_true_labels_are_left_out():
+    true = TRUE.copy()
+    true[2] = -1
+    metrics = label_audit.audit(TABLE, LABELS, true_labels=true).metrics()
+    assert metrics["num_examples"] == 5 and metrics["num_noisy"] == 2
+    assert metrics["recall"] == 1.0
+
+
+def test_explicit_ids_select_rows():
+    report = label_audit.audit(TABLE, LABELS[[4, 1]], ids=[4, 1], true_labels=TRUE[[4, 1]])
+    np.testing.assert_array_equal(report.table_class, [1, 1])
+    np.testing.assert_array_equal(report.flagged, [True, False])
+
+
+def test_ranked_puts_suspicious_first_and_unseen_last():
+    table = np.vstack([np.zeros((1, 3), np.float32), TABLE])
+    report = label_audit.audit(table, np.append(1, LABELS)).ranked()
+    # Ids 4 and 5 both score 0.9 up to float32 rounding.
+    assert set(report.ids[:2]) == {4, 5}
+    np.testing.assert_array_equal(report.ids[2:], [6, 3, 1, 2, 0])
+    np.testing.assert_array_equal(np.diff(report.score[:-1]) <= 0, True)
+    # Exact ties keep id order.
+    tied = label_audit.audit(np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]]), np.array([1, 1, 1]))
+    np.testing.assert_array_equal(tied.ranked().ids, [1, 2, 0])
+
+
+def test_csv_columns(tmp_path):
+    report = label_audit.audit(TABLE, LABELS, true_labels=TRUE)
+    report.to_csv(tmp_path / "audit.csv")
+    with open(tmp_path / "audit.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == [
+        "id",
+        "label",
+        "table_class",
+        "score",
+        "margin",
+        "flagged",
+        "true_label",
+        "is_noisy",
+    ]
+    assert [int(r["flagged"]) for r in rows] == [0, 0, 0, 1, 1, 1]
+    assert [int(r["is_noisy"]) for r in rows] == [0, 0, 1, 1, 1, 0]
+    assert float(rows[3]["score"]) == pytest.approx(0.9)
+
+    label_audit.audit(TABLE, LABELS).to_csv(tmp_path / "plain.csv")
+    with open(tmp_path / "plain.csv") as f:
+        header = next(csv.reader(f))
+    assert header == ["id", "label", "table_class", "score", "margin", "flagged"]
+
+
+def test_sources_model_tables_and_tensors():
+    class TwoTables:
+        target_tables = [tf.constant(TABLE), tf.constant(TABLE[:, ::-1].copy())]
+
+    class HasTable:
+        target_table = tf.constant(TABLE)
+
+    expected = label_audit.audit(TABLE, LABELS).score
+    np.testing.assert_allclose(label_audit.audit(HasTable(), LABELS).score, expected)
+    np.testing.assert_allclose(label_audit.audit(tf.constant(TABLE), LABELS).score, expected)
+
+    averaged = label_audit.audit(TwoTables(), LABELS)
+    np.testing.assert_array_equal(averaged.table_class[:2], [0, 1])  # (T + T[:, ::-1]) / 2
+    np.testing.assert_allclose(averaged.score[1], 0.2, rtol=1e-6)
+
+    backbone = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    model = elr_tf.ELRModel(backbone, num_examples=6, num_classes=3)
+    model.target_layers[0].table.assign(TABLE)
+    np.testing.assert_allclose(label_audit.audit(model, LABELS).score, expected)
+
+
+def test_bad_arguments_name_the_value():
+    with pytest.raises(ValueError, match="labels.*\\[0, 3\\).*max=3"):
+        label_audit.audit(TABLE, np.array([0, 1, 2, 3, 0, 0]))
+    with pytest.raises(ValueError, match="one label per table row"):
+        label_audit.audit(TABLE, LABELS[:3])
+    with pytest.raises(ValueError, match="ids.*max=9"):
+        label_audit.audit(TABLE, LABELS[:2], ids=[0, 9])
+    with pytest.raises(ValueError, match="shape=\\(6,\\)"):
+        label_audit.audit(TABLE[:, 0], LABELS)
+
+
+def _blobs(n, noise_rate, seed=0):
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, 3, n)
+    centres = np.eye(3, 4) * 4.0
+    x = (centres[true] + rng.normal(size=(n, 4))).astype("float32")
+    labels = true.copy()
+    flip = rng.random(n) < noise_rate
+    labels[flip] = (true[flip] + rng.integers(1, 3, flip.sum())) % 3
+    return x, labels, true
+
+
+def test_callback_logs_metrics_in_a_real_fit(tmp_path, seed):
+    x, labels, true = _blobs(240, noise_rate=0.3)
+    ids = np.arange(len(x))
+    backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model = elr_tf.ELRModel(backbone, num_examples=len(x), num_classes=3, beta=0.7, lam=3.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    callback = label_audit.AuditCallback(ids, labels, true)
+    csv_path = tmp_path / "metrics.csv"
+    history = model.fit(
+        elr_tf.with_index(x, labels, batch_size=32, seed=0),
+        epochs=4,
+        verbose=0,
+        callbacks=[callback, keras.callbacks.CSVLogger(str(csv_path))],
+    )
+    for name in label_audit.METRIC_NAMES:
+        assert len(history.history[f"audit_{name}"]) == 4
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and "audit_auroc" in rows[0]
+    final = callback.last_audit.metrics()
+    noise_rate = final["num_noisy"] / final["num_examples"]
+    # Chance: random flags have precision = noise rate, random scores AUROC 0.5.
+    assert final["precision"] > noise_rate + 0.3
+    assert final["auroc"] > 0.8
+    assert float(rows[-1]["audit_f1"]) == pytest.approx(final["f1"], rel=1e-5)
+
+
+def _load_script(name):
+    import importlib.util
+    import os
+
+    path = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "scripts", f"{name}.py"
+    )
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_cleanlab_runs_on_tiny_settings():
+    pytest.importorskip("cleanlab", reason="benchmark dependency: scripts/requirements-bench.txt")
+    import os
+
+    from elr_tf.data import FASHION_MNIST_DIR
+    from elr_tf.experiment.config import TrainConfig
+
+    if not os.path.exists(os.path.join(FASHION_MNIST_DIR, "train-labels-idx1-ubyte.gz")):
+        pytest.skip("needs the Fashion-MNIST files (scripts/setup.sh installs them)")
+    script = _load_script("compare_cleanlab")
+    config = TrainConfig(
+        arch="tiny_cnn", num_train=400, epochs=1, batch_size=64, noise_rate=0.4, seed=0, verbose=0
+    )
+    results = script.compare(config, folds=2)
+    assert results["data"]["num_train"] == 360
+    methods = [m for m in results if m != "data"]
+    assert methods == ["ELR table", "cleanlab, 2-fold CE", "cleanlab on ELR table"]
+    for method in methods:
+        for name in ("precision", "recall", "f1", "auroc", "auprc", "seconds"):
+            assert np.isfinite(results[method][name]), (method, name)
+        assert results[method]["num_noisy"] == results["ELR table"]["num_noisy"] > 0
+    assert "cleanlab, 2-fold CE" in script.format_results(results)

@@ -1,0 +1,111 @@
+"""Tests for elr_tf.experiment.config and flags: one declaration per setting."""
+
+import dataclasses
+import glob
+import os
+
+import pytest
+
+from elr_tf.experiment import flags as elr_flags
+from elr_tf.experiment.config import TrainConfig, flag_name
+from elr_tf.experiment.flags import config_from_argv
+from elr_tf.experiment.tuning import TuningOptions
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.parametrize("config_class", [TrainConfig, TuningOptions])
+def test_every_field_declares_help_and_a_unique_flag(config_class):
+    names = [flag_name(f) for f in dataclasses.fields(config_class)]
+    assert len(set(names)) == len(names)
+    for field in dataclasses.fields(config_class):
+        assert field.metadata["help"], field.name
+
+
+def test_flags_keep_the_reference_spellings():
+    config = config_from_argv(
+        [
+            "--bs=64",
+            "--lr=0.1",
+            "--lambda=7",
+            "--percent=0.4",
+            "--asym",
+            "--t0=5",
+            "--eta_min=0.01",
+            "--gamma=0.1",
+            "--malpha=1.5",
+            "--ealpha=0.99",
+        ]
+    )
+    assert (config.batch_size, config.learning_rate, config.lam) == (64, 0.1, 7.0)
+    assert (config.noise_rate, config.asymmetric, config.restart_epochs) == (0.4, True, 5)
+    assert (config.min_lr, config.decay_factor) == (0.01, 0.1)
+    assert (config.mixup_alpha, config.ema_alpha) == (1.5, 0.99)
+
+
+def test_flagfile_round_trip():
+    config = TrainConfig(batch_size=32, lam=2.5, noise_rate=0.2, milestones=(3, 9), name="x")
+    lines = config.to_flagfile().splitlines()
+    assert "--bs=32" in lines and "--lambda=2.5" in lines and "--milestones=3,9" in lines
+    assert config_from_argv(lines) == config
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(REPO, "configs", "*.cfg"))))
+def test_every_shipped_flagfile_parses_and_validates(path, monkeypatch):
+    monkeypatch.chdir(REPO)  # Flagfiles nest base.cfg relative to the repository.
+    config_from_argv([f"--flagfile={path}"]).validate()
+
+
+def test_config_json_of_older_runs_loads():
+    # Runs written before the fields were renamed stored the flag spellings.
+    old = {"bs": 64, "lam": 2.0, "percent": 0.2, "t0": 5, "malpha": 0.5, "milestones": [2, 4]}
+    config = TrainConfig.from_dict(old)
+    assert (config.batch_size, config.lam, config.noise_rate) == (64, 2.0, 0.2)
+    assert (config.restart_epochs, config.mixup_alpha, config.milestones) == (5, 0.5, (2, 4))
+    assert TrainConfig.from_dict(dataclasses.asdict(config)) == config
+    with pytest.raises(ValueError, match=r"Unknown settings \['bogus'\]"):
+        TrainConfig.from_dict({"bogus": 1})
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--lr=inf"], "Received: --lr=inf"),
+        (["--lambda=inf"], "Received: --lambda=inf"),
+        (["--lambda=nan"], "Received: --lambda=nan"),
+        (["--bs=0"], "`--bs` must be a positive integer. Received: --bs=0"),
+        (["--percent=1.5"], "Received: --percent=1.5"),
+        (["--loss=mae"], "Received: --loss='mae'"),
+        (["--milestones=9,3", "--schedule=multistep"], "--milestones=9,3"),
+        (["--table_placement=gpu"], "Received: --table_placement='gpu'"),
+        (["--asym", "--noise_matrix=m.npy"], "--asym"),
+        (["--dataset=clothing1m", "--percent=0.2"], "--percent"),
+    ],
+)
+def test_bad_values_name_the_flag_and_value(argv, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[")):
+        config_from_argv(argv).validate()
+
+
+def test_list_flag_of_non_integers_is_refused():
+    with pytest.raises(ValueError, match="`--milestones` must be comma-separated integers"):
+        config_from_argv(["--milestones=a,3"])
+
+
+def test_tuning_options_flags_round_trip():
+    options = TuningOptions(tuner="grid", noise_seeds=(1, 2), probe_size=50)
+    assert (
+        elr_flags.config_from_flags(
+            _parsed(TuningOptions, options.to_flagfile().splitlines()), TuningOptions
+        )
+        == options
+    )
+
+
+def _parsed(config_class, argv):
+    from absl import flags
+
+    flag_values = flags.FlagValues()
+    holders = elr_flags.define_flags(config_class, flag_values)
+    flag_values(["test", *argv])
+    return holders
