@@ -11,7 +11,7 @@ The method is at the top: `ELRModel`, `ELRPlusModel`, their callbacks and
 import sys
 
 from elr_tf import _moved, losses
-from elr_tf.callbacks import Mixup, WeightAveraging
+from elr_tf.callbacks import Mixup, NonFiniteGuard, WeightAveraging
 from elr_tf.diagnostics import AuditCallback, LabelAudit, MemorizationMonitor
 from elr_tf.diagnostics import audit as audit_labels
 from elr_tf.inputs import INDEX_KEY, INPUTS_KEY, with_index
@@ -31,6 +31,7 @@ __all__ = [
     "INDEX_KEY",
     "INPUTS_KEY",
     "Mixup",
+    "NonFiniteGuard",
     "TargetTable",
     "WeightAveraging",
     "losses",

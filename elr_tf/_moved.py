@@ -45,19 +45,8 @@ def _old_signatures():
     from absl import flags as absl_flags
 
     from elr_tf import checks
-    from elr_tf.data import make_train_dataset
     from elr_tf.experiment import flags
     from elr_tf.experiment.tuning import TuningOptions
-
-    def make_train_input(config, data, epoch):
-        return make_train_dataset(
-            data,
-            config.batch_size,
-            seed=config.seed,
-            augment=config.augment,
-            balanced_batches=config.balanced_batches,
-            epoch=epoch,
-        )
 
     def check_range(flag, value, low, high, low_open=False, high_open=False):
         return checks.number_in(
@@ -71,7 +60,6 @@ def _old_signatures():
             ),
         },
         "elr_tf.training": {
-            "make_train_input": make_train_input,
             "check_choice": lambda flag, value, choices: checks.one_of(f"--{flag}", value, choices),
             "check_range": check_range,
             "check_positive_int": lambda flag, value: checks.positive_int(f"--{flag}", value),

@@ -17,6 +17,7 @@ from elr_tf.experiment import flags as elr_flags  # noqa: E402
 from elr_tf.experiment.train import train  # noqa: E402
 
 FLAGS = elr_flags.define_flags()
+DEBUG = elr_flags.define_debug_flag()
 
 
 def main(argv):
@@ -28,7 +29,8 @@ def main(argv):
             config.validate()
     except ValueError as error:
         raise app.UsageError(str(error)) from error
-    summary = train(config)
+    with elr_flags.user_errors(DEBUG.value):
+        summary = train(config, given=elr_flags.given_fields(FLAGS))
     for key, value in summary.items():
         print(f"{key}: {value}")
 

@@ -24,6 +24,7 @@ from elr_tf.experiment import tuning  # noqa: E402
 
 FLAGS = elr_flags.define_flags()
 TUNING_FLAGS = elr_flags.define_flags(tuning.TuningOptions)
+DEBUG = elr_flags.define_debug_flag()
 
 
 def main(argv):
@@ -35,7 +36,8 @@ def main(argv):
         options.validate(config)
     except ValueError as error:
         raise app.UsageError(str(error)) from error
-    result = tuning.run_search(config, options)
+    with elr_flags.user_errors(DEBUG.value):
+        result = tuning.run_search(config, options)
     print(f"best: {result.best_hyperparameters} (trial {result.best_trial_id})")
     print(f"{options.objective}: {result.best_value:.4f} +- {result.best_std:.4f}")
     print(f"trials: {result.trials_csv}")

@@ -27,6 +27,7 @@ def test_every_old_module_imports_and_names_its_new_home(old):
         ("elr_tf.training", "train", "elr_tf.experiment.train"),
         ("elr_tf.training", "TrainConfig", "elr_tf.experiment.config"),
         ("elr_tf.training", "make_strategy", "elr_tf.experiment.assemble"),
+        ("elr_tf.training", "make_train_input", "elr_tf.experiment.assemble"),
         ("elr_tf.training", "EpochClock", "elr_tf.experiment.callbacks"),
         ("elr_tf.datasets", "load_dataset", "elr_tf.data.sources"),
         ("elr_tf.datasets", "ExampleSet", "elr_tf.data.example_set"),

@@ -87,14 +87,7 @@ def assemble(config, *, data=None, strategy=None, backbone_fn=None, metrics=None
         data = load_noisy_data(config)
     data, noise_rate = data
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-    train_ds = make_train_dataset(
-        data,
-        config.batch_size,
-        seed=config.seed,
-        augment=config.augment,
-        balanced_batches=config.balanced_batches,
-        epoch=epoch,
-    )
+    train_ds = make_train_input(config, data, epoch)
     steps_per_epoch = int(train_ds.cardinality())
     # Every run of a seed starts from the same initialisation.
     keras.utils.set_random_seed(config.seed)
@@ -109,6 +102,25 @@ def assemble(config, *, data=None, strategy=None, backbone_fn=None, metrics=None
             # momentum and step count, hence the schedule's position.
             model.optimizer.build(model.trainable_variables)
     return Run(config, strategy, data, noise_rate, epoch, train_ds, steps_per_epoch, model)
+
+
+def make_train_input(config, data, epoch):
+    """The training dataset of a run: batches drawn from `(config.seed, epoch)`.
+
+    Args:
+        config: the run's `TrainConfig`.
+        data: its `NoisyData`.
+        epoch: int64 `tf.Variable` set to the epoch before each epoch
+            (`EpochClock`).
+    """
+    return make_train_dataset(
+        data,
+        config.batch_size,
+        seed=config.seed,
+        augment=config.augment,
+        balanced_batches=config.balanced_batches,
+        epoch=epoch,
+    )
 
 
 def make_strategy(gpus):

@@ -1,6 +1,5 @@
 """Callbacks of the training program (the method's own are in `elr_tf.callbacks`)."""
 
-import math
 import time
 
 import keras
@@ -24,33 +23,6 @@ class TestEvaluation(keras.callbacks.Callback):
             result = self.model.evaluate(dataset, verbose=0, return_dict=True)
             logs[f"{prefix}_accuracy"] = result["accuracy"]
             logs[f"{prefix}_top5"] = result["top5"]
-
-
-class NonFiniteGuard(keras.callbacks.Callback):
-    """Stops training at the first non-finite loss, naming the step.
-
-    It raises instead of setting `stop_training` (as `TerminateOnNaN` does)
-    so that nothing after it runs: no checkpoint, final model or table is
-    written from the corrupted state, and the last good checkpoint stays the
-    one `--resume` loads.
-    """
-
-    def __init__(self, checkpoint_dir):
-        super().__init__()
-        self.checkpoint_dir = checkpoint_dir
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            raise FloatingPointError(
-                f"Non-finite training loss ({loss}) at epoch {self._epoch + 1}, "
-                f"step {batch + 1}. Training stopped; the last good checkpoint "
-                f"in {self.checkpoint_dir} is intact (resume with --resume)."
-            )
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -230,6 +230,11 @@ class TrainConfig:
     noisy_labels_file: str | None = setting(
         None, ".npy or .csv (id,label) replacing the training labels."
     )
+    noise_on_label_file: bool = setting(
+        False,
+        "Add the synthetic noise of --percent/--noise_matrix on top of the labels "
+        "of --noisy_labels_file (refused otherwise).",
+    )
     balanced_batches: int | None = setting(
         None,
         "Draw this many class-balanced batches per epoch (Clothing1M).",
@@ -309,6 +314,25 @@ class TrainConfig:
             raise ValueError(
                 "Give at most one of `--asym` and `--noise_matrix`. Received: "
                 f"--asym with --noise_matrix={self.noise_matrix!r}"
+            )
+        if self.noisy_labels_file and self.synthetic_noise and not self.noise_on_label_file:
+            noise = (
+                f"--noise_matrix={self.noise_matrix}"
+                if self.noise_matrix
+                else f"--percent={self.noise_rate}"
+            )
+            raise ValueError(
+                f"`--noisy_labels_file` brings its own labels, but {noise} (perhaps "
+                "from a flagfile) would replace some of them with synthetic noise. "
+                "Pass --percent=0 to train on the file's labels as they are, or "
+                "--noise_on_label_file to add the noise on purpose. Received: "
+                f"--noisy_labels_file={self.noisy_labels_file!r} with {noise}"
+            )
+        if self.noise_on_label_file and not (self.noisy_labels_file and self.synthetic_noise):
+            raise ValueError(
+                "`--noise_on_label_file` applies only with both --noisy_labels_file and "
+                "synthetic noise (--percent > 0 or --noise_matrix). Received: "
+                f"--noisy_labels_file={self.noisy_labels_file!r}, --percent={self.noise_rate}"
             )
         if self.noise_rate > 0 and self.dataset not in SYNTHETIC_NOISE_DATASETS:
             raise ValueError(

@@ -6,7 +6,10 @@ scripts read the same flagfiles. Flagfiles nest (`--flagfile=base.cfg`
 inside a flagfile) and later values override earlier ones.
 """
 
+import contextlib
 import dataclasses
+import os
+import sys
 
 from absl import flags
 
@@ -56,6 +59,42 @@ def config_from_flags(holders, config_class=TrainConfig):
             value = _int_tuple(flag_name(field), value)
         values[field.name] = value
     return config_class(**values)
+
+
+def given_fields(holders):
+    """Names of the fields whose flag was given (on the command line or in a flagfile)."""
+    return {name for name, holder in holders.items() if holder.present}
+
+
+def define_debug_flag(flag_values=flags.FLAGS):
+    """Defines `--debug`: show tracebacks of errors a user can fix (see `user_errors`)."""
+    return flags.DEFINE_bool(
+        "debug",
+        False,
+        "Show the traceback of errors a user can fix (also: environment ELR_TF_DEBUG=1).",
+        flag_values=flag_values,
+    )
+
+
+@contextlib.contextmanager
+def user_errors(debug=False):
+    """Turns errors a user can fix into one line on stderr and exit status 1.
+
+    Bad settings (ValueError), missing or unwritable files and a full disk
+    (OSError) and a diverged run (FloatingPointError) print their message
+    without a traceback; with `debug` (or `ELR_TF_DEBUG=1`) they propagate.
+    The process ends with `os._exit` so that no library teardown can crash
+    after the message (every file of the run is already written atomically).
+    """
+    try:
+        yield
+    except (ValueError, OSError, FloatingPointError) as error:
+        if debug or os.environ.get("ELR_TF_DEBUG", "") not in ("", "0"):
+            raise
+        sys.stdout.flush()
+        sys.stderr.write(f"Error: {error}\n(--debug shows the traceback)\n")
+        sys.stderr.flush()
+        os._exit(1)
 
 
 def config_from_argv(argv, config_class=TrainConfig):

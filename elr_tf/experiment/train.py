@@ -33,7 +33,10 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
+from elr_tf.callbacks import NonFiniteGuard
+from elr_tf.data import find_unreadable_images
 from elr_tf.diagnostics import AuditCallback, MemorizationMonitor, audit
 from elr_tf.experiment import checkpointing
 from elr_tf.experiment.assemble import (
@@ -43,20 +46,24 @@ from elr_tf.experiment.assemble import (
     is_chief,
     make_strategy,
 )
-from elr_tf.experiment.callbacks import EpochTimer, NonFiniteGuard, TestEvaluation
-from elr_tf.experiment.config import TrainConfig
+from elr_tf.experiment.callbacks import EpochTimer, TestEvaluation
+from elr_tf.experiment.checkpointing import atomic_path, atomic_write_text
+from elr_tf.experiment.config import TrainConfig, flag_name
 
 # Training examples predicted after each epoch to draw the memorisation
 # curves: enough for fractions to about +-1%, few enough to cost a few percent
 # of an epoch.
 _MEMORIZATION_EXAMPLES = 10_000
+# Settings a resumed run takes from the command line (see `resume_config`).
+_RESUME_OVERRIDES = ("resume", "epochs", "verbose")
 
 
 def resolve_run_dir(config, multi_worker=False):
     """Creates (or, on resume, reopens) the run directory.
 
-    A new run never overwrites an old one: an existing `<name>` gets a time
-    stamp appended. Multi-worker runs keep the plain name so that all workers
+    A new run never overwrites an old one: an existing non-empty `<name>`
+    gets a time stamp appended (an empty one, e.g. left by a failed start,
+    is reused). Multi-worker runs keep the plain name so that all workers
     agree on it.
     """
     if config.resume:
@@ -67,7 +74,14 @@ def resolve_run_dir(config, multi_worker=False):
     if not multi_worker and os.path.isdir(run_dir) and os.listdir(run_dir):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = f"{run_dir}-{stamp}"
-    os.makedirs(run_dir, exist_ok=True)
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"Cannot create the run directory {run_dir} ({error.strerror}): "
+            "`--output_dir` and `--name` must name a directory that can be created. "
+            f"Received: --output_dir={config.output_dir!r}, --name={config.name!r}"
+        ) from None
     return run_dir
 
 
@@ -83,40 +97,83 @@ def load_config(run_dir, **overrides):
         return TrainConfig.from_dict(json.load(f), **overrides)
 
 
-def train(config, callbacks=()):
+def resume_config(config, given=None):
+    """The config a resumed run trains with: the saved one plus safe overrides.
+
+    `--epochs` (to extend the run) and `--verbose` apply on resume. Any
+    other setting that differs from the saved run is refused, naming each,
+    rather than ignored.
+
+    Args:
+        config: a `TrainConfig` with `resume` set.
+        given: names of the fields the user set (e.g. the flags given); None
+            takes every field that differs from its default.
+    """
+    saved = load_config(config.resume)
+    if given is None:
+        given = {f.name for f in dataclasses.fields(config) if getattr(config, f.name) != f.default}
+    refused = [
+        f"--{flag_name(field)}={getattr(config, field.name)}"
+        for field in dataclasses.fields(config)
+        if field.name in given
+        and field.name not in _RESUME_OVERRIDES
+        and getattr(config, field.name) != getattr(saved, field.name)
+    ]
+    if refused:
+        raise ValueError(
+            f"`--resume` continues {config.resume} with its saved settings; these flags "
+            f"would change them and are refused: {' '.join(refused)}. Only --epochs (to "
+            "extend the run) and --verbose apply on resume; start a new run to change "
+            "anything else."
+        )
+    overrides = {"resume": config.resume, "verbose": config.verbose}
+    if "epochs" in given:
+        overrides["epochs"] = config.epochs
+    return dataclasses.replace(saved, **overrides)
+
+
+def train(config, callbacks=(), given=None):
     """Runs (or resumes) one training run; returns its summary dict.
 
     Args:
         config: a `TrainConfig`. With `config.resume` set, the run
-            directory's saved settings are used and training continues from
-            its last checkpoint.
+            directory's saved settings are used (see `resume_config`) and
+            training continues from its last checkpoint.
         callbacks: extra Keras callbacks (e.g. for tests).
+        given: with `resume`, the names of the fields the user set; see
+            `resume_config`.
 
     Returns:
         The dict also written to `summary.json`.
     """
     if config.resume:
-        config = load_config(config.resume, resume=config.resume, verbose=config.verbose)
+        config = resume_config(config, given)
     config.validate()
     # Before any other TF op: a multi-worker strategy must come first.
     strategy = make_strategy(config.gpus)
     chief = is_chief(strategy)
     run_dir = resolve_run_dir(config, multi_worker=cluster_size() > 1)
+    try:
+        run = assemble(config, strategy=strategy)
+    except BaseException:
+        # A failed start leaves no stub behind, so a retry gets the same name.
+        if not config.resume and not os.listdir(run_dir):
+            os.rmdir(run_dir)
+        raise
     # Other workers of a multi-worker run write their logs and checkpoints
     # beside the chief's, never over them.
     out_dir = (
         run_dir if chief else os.path.join(run_dir, f"worker-{strategy.cluster_resolver.task_id}")
     )
     os.makedirs(out_dir, exist_ok=True)
-    if chief and not config.resume:
-        with open(os.path.join(run_dir, "config.json"), "w") as f:
-            json.dump(dataclasses.asdict(config), f, indent=2)
-        with open(os.path.join(run_dir, "flags.cfg"), "w") as f:
-            f.write(config.to_flagfile())
-
-    run = assemble(config, strategy=strategy)
     data, model = run.data, run.model
     if chief:
+        # Rewritten on resume too: a run extended with --epochs keeps its new length.
+        saved = dataclasses.replace(config, resume=None)
+        atomic_write_text(
+            os.path.join(run_dir, "config.json"), json.dumps(dataclasses.asdict(saved), indent=2)
+        )
+        atomic_write_text(os.path.join(run_dir, "flags.cfg"), saved.to_flagfile())
         _save_labels(run_dir, data)
     val_ds = run.eval_dataset(data.val) if len(data.val) > 0 else None
     test_sets = {"test": run.eval_dataset(data.test)}
@@ -125,6 +182,11 @@ def train(config, callbacks=()):
 
     checkpoint_dir = os.path.join(out_dir, "checkpoints")
     initial_epoch = checkpointing.restore_latest(model, checkpoint_dir)
+    if initial_epoch > config.epochs:
+        raise ValueError(
+            f"`--epochs` must be at least the {initial_epoch} epochs {run_dir} has "
+            f"already trained. Received: --epochs={config.epochs}"
+        )
     timer = EpochTimer()
     csv_path = os.path.join(out_dir, "metrics.csv")
     truth_known = _has_true_labels(data.train)
@@ -144,12 +206,15 @@ def train(config, callbacks=()):
                 title=f"{config.dataset}, {config.loss}, noise {config.noise_rate:g}",
             ),
         ]
+    guard = NonFiniteGuard(
+        advice=f"The last good checkpoint in {checkpoint_dir} is intact (resume with --resume)."
+    )
     all_callbacks = [
         *run.callbacks(),
         timer,
         TestEvaluation(test_sets),
         *label_watchers,
-        NonFiniteGuard(checkpoint_dir),
+        guard,
         # The CSV row is written before the checkpoint: a kill between the two
         # repeats the epoch's row on resume (`read_metrics` keeps the last)
         # instead of losing it.
@@ -159,33 +224,60 @@ def train(config, callbacks=()):
         *callbacks,
     ]
     if initial_epoch < config.epochs:
-        model.fit(
-            run.train_ds,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            validation_data=val_ds,
-            callbacks=all_callbacks,
-            verbose=config.verbose,
-            shuffle=False,
-        )
+        try:
+            model.fit(
+                run.train_ds,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                validation_data=val_ds,
+                callbacks=all_callbacks,
+                verbose=config.verbose,
+                shuffle=False,
+            )
+        except tf.errors.InvalidArgumentError as error:
+            if "Non-finite logits" not in str(error):
+                _raise_naming_unreadable_images(data)
+                raise
+            epoch, step = guard.position
+            raise FloatingPointError(
+                f"Non-finite logits at epoch {epoch}, step {step}. Training "
+                f"stopped; the last good checkpoint in {checkpoint_dir} is intact "
+                "(resume with --resume)."
+            ) from None
 
-    np.save(os.path.join(out_dir, "targets.npy"), model.target_table.numpy())
+    # Final files are written under a temporary name and renamed into place,
+    # so none is ever left truncated under its final name.
+    _save_npy(os.path.join(out_dir, "targets.npy"), model.target_table.numpy())
     if len(model.target_tables) > 1:
         for k, table in enumerate(model.target_tables, start=1):
-            np.save(os.path.join(out_dir, f"targets{k}.npy"), table.numpy())
+            _save_npy(os.path.join(out_dir, f"targets{k}.npy"), table.numpy())
     if chief:
-        model.save(os.path.join(run_dir, "model.keras"))
+        with atomic_path(os.path.join(run_dir, "model.keras")) as tmp:
+            model.save(tmp)
     report = audit(model, data.train.labels, ids=data.train.ids, true_labels=data.train.true_labels)
-    report.ranked().to_csv(os.path.join(out_dir, "audit.csv"))
+    with atomic_path(os.path.join(out_dir, "audit.csv")) as tmp:
+        report.ranked().to_csv(tmp)
     summary = _summarise(config, run_dir, csv_path, run.noise_rate, timer, data)
     if truth_known:
         summary["label_detection"] = {
             key: None if isinstance(value, float) and math.isnan(value) else value
             for key, value in report.metrics().items()
         }
-    with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    atomic_write_text(os.path.join(out_dir, "summary.json"), json.dumps(summary, indent=2))
     return summary
+
+
+def _raise_naming_unreadable_images(data):
+    # A corrupt image inside a running pipeline fails without its file name
+    # (e.g. "Invalid JPEG data"); scanning the file-backed sets names it.
+    sets = [data.train, data.val, data.test, *data.extra_tests.values()]
+    unreadable = [p for s in sets if s.file_backed and len(s) for p in find_unreadable_images(s)]
+    if unreadable:
+        raise ValueError(
+            f"{len(unreadable)} image file(s) cannot be read or decoded, e.g. "
+            f"{', '.join(unreadable[:5])}. Remove or replace them (or drop their lines "
+            "from the file lists)."
+        ) from None
 
 
 def _has_true_labels(example_set):
@@ -194,8 +286,13 @@ def _has_true_labels(example_set):
 
 
 def _save_labels(run_dir, data):
-    np.save(os.path.join(run_dir, "noisy_labels.npy"), data.labels_by_id())
-    np.save(os.path.join(run_dir, "true_labels.npy"), data.labels_by_id(true_labels=True))
+    _save_npy(os.path.join(run_dir, "noisy_labels.npy"), data.labels_by_id())
+    _save_npy(os.path.join(run_dir, "true_labels.npy"), data.labels_by_id(true_labels=True))
+
+
+def _save_npy(path, array):
+    with atomic_path(path) as tmp:
+        np.save(tmp, array)
 
 
 def read_metrics(csv_path):

@@ -39,6 +39,13 @@ def check_output_width(width, num_classes):
 
 def check_labels(labels, num_classes):
     """Flattens integer labels to `[batch]` and checks their range."""
+    shape = list(labels.shape)
+    if len(shape) > 1 and not (len(shape) == 2 and shape[-1] == 1):
+        raise ValueError(
+            "ELRModel expects class indices of shape [batch] (or [batch, 1]), "
+            "not one-hot or soft labels: pass `labels.argmax(-1)`. Received "
+            f"labels of shape {shape} and dtype {tf.as_dtype(labels.dtype).name}"
+        )
     labels = tf.reshape(labels, [-1])
     if not labels.dtype.is_integer:
         raise ValueError(
@@ -56,6 +63,67 @@ def check_labels(labels, num_classes):
         ]
     ):
         return tf.identity(labels)
+
+
+def check_not_softmax(backbone, argument="backbone"):
+    """Raises ValueError when `backbone`'s last layer is a softmax.
+
+    ELR needs logits: on probabilities the model's own softmax is applied a
+    second time, which flattens the targets to near-uniform rows.
+    """
+    layers = getattr(backbone, "layers", None)
+    if not layers:
+        return
+    last = layers[-1]
+    activation = getattr(last, "activation", None)
+    if isinstance(last, keras.layers.Softmax) or activation in (
+        keras.activations.softmax,
+        tf.nn.softmax,
+    ):
+        raise ValueError(
+            f"`{argument}` must output logits, but its last layer "
+            f"{last.name!r} applies a softmax. Remove it (e.g. "
+            "`Dense(num_classes)` without `activation='softmax'`); the model "
+            "applies the softmax itself. Received: last layer "
+            f"{type(last).__name__}({last.name!r})"
+        )
+
+
+def check_logits(logits, step):
+    """Checks a training batch's logits; returns them.
+
+    Fails naming `step` when a row is non-finite (the table would store
+    NaN) or when every row is already a probability vector (a softmax at the
+    end of a subclassed backbone, which `check_not_softmax` cannot see).
+    Like the id checks, XLA (`jit_compile=True`) drops these checks.
+    """
+    logits = tf.convert_to_tensor(logits)
+    values = tf.cast(logits, tf.float32)
+    finite = tf.reduce_all(tf.math.is_finite(values))
+    sums = tf.reduce_sum(values, axis=-1)
+    probabilities = tf.logical_and(
+        tf.reduce_all(values >= 0.0), tf.reduce_all(tf.abs(sums - 1.0) < 1e-4)
+    )
+    checks = [
+        tf.debugging.Assert(
+            finite,
+            [
+                "Non-finite logits in the training step (optimizer step",
+                step,
+                "); the target table would store NaN. Check the inputs and the learning rate.",
+            ],
+        ),
+        tf.debugging.Assert(
+            tf.logical_not(probabilities),
+            [
+                "The backbone's outputs already sum to 1 in every row (optimizer step",
+                step,
+                "): it ends in a softmax. ELR needs logits: remove the final softmax.",
+            ],
+        ),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(logits)
 
 
 @keras.saving.register_keras_serializable(package="elr_tf")
@@ -118,6 +186,7 @@ class ELRModel(IndexedModel):
         super().__init__(**kwargs)
         validate_hyperparameters(beta, lam)
         check_output_width(output_width(backbone), num_classes)
+        check_not_softmax(backbone)
         self.backbone = backbone
         self.num_examples = num_examples
         self.num_classes = num_classes
@@ -148,7 +217,7 @@ class ELRModel(IndexedModel):
         y = check_labels(y, self.num_classes)
 
         with tf.GradientTape() as tape:
-            logits = self(x, training=True)
+            logits = check_logits(self(x, training=True), self.optimizer.iterations + 1)
             probs = losses.clipped_softmax(logits)
             targets = self.target_layers[0].update(index, losses.target_estimate(probs))
             base = self._compute_loss(

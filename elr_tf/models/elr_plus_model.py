@@ -10,6 +10,8 @@ from elr_tf import inputs as inputs_lib
 from elr_tf.callbacks import mixup
 from elr_tf.models.elr_model import (
     check_labels,
+    check_logits,
+    check_not_softmax,
     check_output_width,
     output_width,
     validate_hyperparameters,
@@ -123,6 +125,7 @@ class ELRPlusModel(IndexedModel):
         if network2 is network1:
             raise ValueError("`network2` must be a different model object from `network1`.")
         check_output_width(output_width(network1), num_classes)
+        check_not_softmax(network1, "network1")
         _check_same_architecture("network2", network2, network1)
         emas = []
         for k, (network, ema) in enumerate(
@@ -247,7 +250,11 @@ class ELRPlusModel(IndexedModel):
         y = check_labels(y, self.num_classes)
 
         # Step 1: each table is fed by the *other* network's averaged copy.
-        teacher_logits = [tf.stop_gradient(ema(x, training=True)) for ema in self.ema_networks]
+        iteration = self.optimizer.iterations + 1
+        teacher_logits = [
+            check_logits(tf.stop_gradient(ema(x, training=True)), iteration)
+            for ema in self.ema_networks
+        ]
         rows = [
             table.update(index, losses.target_estimate(tf.nn.softmax(teacher_logits[1 - k])))
             for k, table in enumerate(self.target_layers)
