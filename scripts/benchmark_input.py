@@ -11,17 +11,11 @@ prints the images/s. Compare it with the training-step throughput: while the
 pipeline is faster, input is not the bottleneck.
 """
 
-import os
-import sys
 import time
 
 from absl import app, flags
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-
-from elr_tf import data as datasets  # noqa: E402  (needs the sys.path line above)
+from elr_tf import data as datasets  # noqa: E402
 
 _DATASET = flags.DEFINE_enum(
     "dataset", "fashion_mnist", datasets.DATASET_NAMES, "Data set to read."

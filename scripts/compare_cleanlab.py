@@ -22,10 +22,8 @@ recall, F1, AUROC and average precision of each method and its wall time.
 
 import dataclasses
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402

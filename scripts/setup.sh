@@ -16,3 +16,6 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -r requirements.txt
+# The package itself, editable (its dependencies are the pinned ones above),
+# so that `import elr_tf` works from any directory and in scripts/.
+.venv/bin/python -m pip install -q --no-deps -e .

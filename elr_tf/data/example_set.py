@@ -130,10 +130,12 @@ class NoisyData:
     """A loaded data set: train/val/test `ExampleSet`s plus what a model needs.
 
     Attributes:
-        name: data set name, one of `DATASET_NAMES`.
+        name: data set name, one of `DATASET_NAMES` or `"tfds:<name>"`.
         train: training examples.
         val: validation examples (may be empty when `val_fraction=0`).
-        test: test examples (clean labels).
+        test: test examples (clean labels for the built-in sets; for
+            `folder`, `csv` and tfds sets without a test split, the `val`
+            examples with their labels as given).
         num_classes: number of classes.
         image_shape: `(H, W, C)` of the model input.
         num_examples: size of the raw training id space; the target table
@@ -150,6 +152,8 @@ class NoisyData:
             `with_labels_by_id`). False for Clothing1M and WebVision, whose
             validation ids are positions in their own list.
         label_source: where `train.labels` came from, for logs.
+        class_names: tuple of `num_classes` class names, label `k` named
+            `class_names[k]`, or None when the data set does not name them.
     """
 
     name: str
@@ -166,6 +170,17 @@ class NoisyData:
     extra_tests: dict = dataclasses.field(default_factory=dict)
     val_from_train: bool = True
     label_source: str = "given"
+    class_names: tuple | None = None
+
+    def __post_init__(self):
+        if self.class_names is not None:
+            names = tuple(str(n) for n in self.class_names)
+            if len(names) != self.num_classes:
+                raise ValueError(
+                    f"`class_names` must hold num_classes={self.num_classes} "
+                    f"names. Received {len(names)}: {names[:5]}"
+                )
+            object.__setattr__(self, "class_names", names)
 
     def labels_by_id(self, true_labels=False):
         """Returns int64 `[num_examples]`: each training-space id's label.

@@ -1,12 +1,14 @@
 """Readers of the file formats the data sets come in.
 
 IDX files (Fashion-MNIST), prepared tensorflow-datasets splits, the
-Clothing1M and mini-WebVision file lists, and label files (`.npy` or
-`id,label` `.csv`). Each names the file (and line) it could not read.
+Clothing1M and mini-WebVision file lists, users' own image folders and
+`path,label` CSV files, and label files (`.npy` or `id,label` `.csv`). Each
+names the file (and line) it could not read.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import math
 import os
@@ -33,6 +35,10 @@ CIFAR_N_LABEL_SETS = {
 }
 CLOTHING1M_CLASSES = 14
 WEBVISION_CLASSES = 50
+
+# File name endings of the formats `tf.io.decode_image` reads (compared in
+# lower case).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 
 
 # IDX element types (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
@@ -153,6 +159,8 @@ def read_tfds_split(name, split, data_dir, fields):
         result[k] = result[k].astype(np.int64)
     result["ids"] = ids
     result["num_classes"] = int(features["label"].num_classes)
+    # ClassLabel names; "0".."C-1" when the builder gives none.
+    result["class_names"] = tuple(str(n) for n in features["label"].names)
     return result
 
 
@@ -266,6 +274,157 @@ def read_webvision(data_dir):
     else:
         logging.warning("No %s: WebVision loaded without the ILSVRC12 test set.", imagenet_list)
     return train, val, val, extra
+
+
+def is_image_file_name(name):
+    """True when `name` ends in one of `IMAGE_EXTENSIONS`, in any case."""
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def list_image_folder(data_dir):
+    """Lists the image files of a folder holding one sub-folder per class.
+
+    This is the layout of `keras.utils.image_dataset_from_directory`:
+    `data_dir/<class name>/.../<image>`. Class names are the sorted names of
+    the sub-folders (hidden ones, starting with ".", are skipped); the image
+    files of a class are found recursively and sorted by path, so the order
+    (and with it every example's id) does not depend on the file system.
+    Files that are not images by their extension are not data and are left
+    out, with a warning naming a few of them.
+
+    Args:
+        data_dir: the folder.
+
+    Returns:
+        A dict `{class name: [image paths]}` in class order; a class's list
+        is empty when its folder holds no image file.
+
+    Raises:
+        FileNotFoundError: `data_dir` is not a directory.
+        ValueError: `data_dir` has no class sub-folders.
+    """
+    if not os.path.isdir(data_dir):
+        raise FileNotFoundError(
+            f"Image folder not found: data_dir={data_dir!r} is not a directory."
+        )
+    entries = sorted(e for e in os.listdir(data_dir) if not e.startswith("."))
+    class_names = [e for e in entries if os.path.isdir(os.path.join(data_dir, e))]
+    stray = [e for e in entries if e not in class_names and is_image_file_name(e)]
+    if not class_names:
+        raise ValueError(
+            f"Image folder {data_dir} has no class sub-folders. Expected one "
+            f"sub-folder per class, e.g. {os.path.join(data_dir, 'cat', '0001.jpg')}; "
+            f"received {len(entries)} entries, none a folder."
+        )
+    if stray:
+        logging.warning(
+            "Image folder %s: %d image files directly in it are not in a class "
+            "sub-folder and are not used, e.g. %s.",
+            data_dir,
+            len(stray),
+            stray[:5],
+        )
+    classes, others = {}, []
+    for name in class_names:
+        files = []
+        for root, dirs, names in os.walk(os.path.join(data_dir, name), followlinks=True):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for file_name in names:
+                if file_name.startswith("."):
+                    continue
+                path = os.path.join(root, file_name)
+                (files if is_image_file_name(file_name) else others).append(path)
+        classes[name] = sorted(files)
+    if others:
+        logging.warning(
+            "Image folder %s: %d files without an image extension %s are not used, e.g. %s.",
+            data_dir,
+            len(others),
+            IMAGE_EXTENSIONS,
+            sorted(others)[:5],
+        )
+    return classes
+
+
+def read_image_csv(path):
+    """Reads a `path,label` CSV file listing image files and their labels.
+
+    A first row reading `path,label` is a header. Paths are relative to the
+    CSV file's folder (absolute paths are kept). Labels are either all
+    integers (class `k` is named `"k"`, and there are `max + 1` classes) or
+    all class names (sorted unique names give the class indices). Files are
+    not opened here.
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        `(line_numbers, paths, labels, class_names)`: 1-based line number of
+        each row, its image path, int64 labels `[n]` and a tuple of names.
+
+    Raises:
+        FileNotFoundError: the CSV file does not exist.
+        ValueError: a row without exactly two fields, an empty path or
+            label, a negative integer label, integer labels mixed with
+            names, or no rows; the message names the file and line.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"CSV file not found: {path}")
+    base = os.path.dirname(os.path.abspath(path))
+    line_numbers, paths, texts = [], [], []
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        first = True
+        for row in reader:
+            lineno = reader.line_num
+            fields = [field.strip() for field in row]
+            if not any(fields):
+                continue  # Blank line.
+            if first and [field.lower() for field in fields] == ["path", "label"]:
+                first = False
+                continue
+            first = False
+            if len(fields) != 2:
+                raise ValueError(
+                    f"{path}:{lineno}: expected 2 fields 'path,label'. Received "
+                    f"{len(fields)} fields: {','.join(row)!r}"
+                )
+            image, label = fields
+            if not image or not label:
+                missing = "path" if not image else "label"
+                raise ValueError(
+                    f"{path}:{lineno}: the {missing} is empty. Received: {','.join(row)!r}"
+                )
+            line_numbers.append(lineno)
+            paths.append(os.path.join(base, image))
+            texts.append(label)
+    if not texts:
+        raise ValueError(f"CSV file {path} lists no images. Expected rows 'path,label'.")
+    is_int = [_is_int_text(t) for t in texts]
+    if all(is_int):
+        labels = np.asarray([int(t) for t in texts], dtype=np.int64)
+        if labels.min() < 0:
+            k = int(np.argmax(labels < 0))
+            raise ValueError(
+                f"{path}:{line_numbers[k]}: integer labels must be non-negative. "
+                f"Received: {texts[k]!r}"
+            )
+        class_names = tuple(str(c) for c in range(int(labels.max()) + 1))
+    elif any(is_int):
+        # "3" could be a class name or class index 3: refuse to guess.
+        k_int, k_name = is_int.index(True), is_int.index(False)
+        # A header other than "path,label" is read as a row.
+        hint = " (a header row must read 'path,label')" if k_name == 0 else ""
+        raise ValueError(
+            f"{path}: labels must be all integers or all class names. Received "
+            f"the integer {texts[k_int]!r} on line {line_numbers[k_int]} and the "
+            f"name {texts[k_name]!r} on line {line_numbers[k_name]}{hint}."
+        )
+    else:
+        class_names = tuple(sorted(set(texts)))
+        index = {name: k for k, name in enumerate(class_names)}
+        labels = np.asarray([index[t] for t in texts], dtype=np.int64)
+    return line_numbers, paths, labels, class_names
 
 
 def read_filelist(path, num_classes=None, keep_below=None):

@@ -21,6 +21,17 @@ Data sets (`DATASET_NAMES`):
   nothing is ever downloaded.
 - `clothing1m`, `webvision` (mini-WebVision, first 50 classes): image files
   under `data_dir` in the layouts described in `load_dataset`.
+- `folder`, `csv`: your own images, in one sub-folder per class or listed in
+  a `path,label` CSV file (see `load_dataset`).
+- `tfds:<name>`: any prepared tensorflow-datasets image-classification
+  data set with features "image" and "label" (`is_dataset_name`).
+
+Your own images, ready for `ELRModel.fit`:
+
+```python
+train_ds, data = indexed_dataset("folder", "/data/my_images", image_size=96)
+print(data.class_names)
+```
 
 References:
     - Liu et al., Early-Learning Regularization Prevents Memorization of
@@ -40,6 +51,7 @@ from absl import logging
 from elr_tf import checks
 from elr_tf.data import readers
 from elr_tf.data.example_set import ExampleSet, NoisyData, split_per_class, stratified_subset
+from elr_tf.data.pipeline import find_unreadable_images, make_train_dataset
 from elr_tf.data.readers import CIFAR_N_LABEL_SETS
 
 DATASET_NAMES = (
@@ -50,6 +62,25 @@ DATASET_NAMES = (
     "cifar100_n",
     "clothing1m",
     "webvision",
+    "folder",
+    "csv",
+)
+
+# `load_dataset("tfds:<name>")` reads any prepared tfds image data set.
+TFDS_PREFIX = "tfds:"
+
+# In tfds's and Zalando's label order.
+FASHION_MNIST_CLASS_NAMES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 AUGMENT_KINDS = ("cifar", "fashion_mnist", "large")
@@ -76,6 +107,18 @@ _NORMALIZATION = {
 # Large data sets: (default crop size, default resize size). An `image_size`
 # override keeps the resize/crop ratio.
 _LARGE_SIZES = {"clothing1m": (224, 256), "webvision": (227, 256)}
+
+# Users' own images (`folder`, `csv`): default crop size, and the resize
+# size is the crop size times 256 / 224, the ratio of the large sets.
+_OWN_DATA = ("folder", "csv")
+_OWN_DEFAULT_SIZE = 64
+_RESIZE_RATIO = 256 / 224
+# Users' images and tfds sets have unknown statistics. Measuring them would
+# mean decoding every image once more, so a neutral normalisation is used:
+# it maps [0, 1] to [-2, 2], the range of the usual per-data-set ones.
+_NEUTRAL_MEAN, _NEUTRAL_STD = 0.5, 0.25
+# How many file names a warning or error lists.
+_NAMES_SHOWN = 5
 _FASHION_MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -94,6 +137,7 @@ def load_dataset(
     cifar_n_label=None,
     noisy_labels_file=None,
     image_size=None,
+    skip_unreadable=False,
 ):
     """Loads a data set with a stable id on every training example.
 
@@ -126,13 +170,44 @@ def load_dataset(
       WebVision's resized release stores images with a shorter side of 256,
       so the resize to `resize_size` leaves them as they are (the reference
       code crops them directly); ILSVRC12 images are resized.
+    - `folder` (`data_dir` = the folder): one sub-folder per class, the
+      layout of `keras.utils.image_dataset_from_directory`. Class names are
+      the sorted sub-folder names, label `k` the k-th name. Images (`.jpg`,
+      `.jpeg`, `.png`, `.gif`, `.bmp`, any case, found recursively) of any
+      size, grey or colour (decoded to RGB).
+    - `csv` (`data_dir` = the CSV file): rows `path,label`, optional header
+      row `path,label`. Paths are relative to the CSV file's folder, or
+      absolute. Labels are all integers (classes `"0"`..`"C-1"`, `C` = the
+      largest label + 1) or all class names (sorted unique names give the
+      labels).
+
+    Users' own images (`folder`, `csv`) are file-backed, like the large
+    sets: ids are positions in the training list (class by class, sorted by
+    path, for `folder`; row order for `csv`), split 90/10 per class like
+    Fashion-MNIST, resized and cropped to `image_size` (`augment="large"`)
+    and normalised with a neutral mean 0.5 and std 0.25 per channel, since
+    their statistics are unknown. There is no separate test set: `test`
+    holds the validation examples with their labels as given (a
+    `noisy_labels_file` relabels `val`, not `test`). Their labels are not
+    known to be clean, so `true_labels` is None. Every image is decoded
+    once at load time, so that a broken file fails here, naming it, instead
+    of in the middle of an epoch.
+
+    `tfds:<name>` reads a prepared tensorflow-datasets image-classification
+    set with features "image" (one fixed size) and "label", in memory, like
+    CIFAR: split "train" is split 90/10 per class; `test` is split "test"
+    when the builder has one, else the validation examples. Labels are
+    taken as given, so `true_labels` is None (no noise-detection metrics are
+    claimed); normalisation is neutral as for `folder`.
 
     Args:
-        name: one of `DATASET_NAMES`.
+        name: one of `DATASET_NAMES`, or `"tfds:<tfds name>"`
+            (`is_dataset_name`).
         data_dir: data directory. Fashion-MNIST: IDX files, or a tfds
             data_dir (default `/usr/share/datasets/fashion-mnist/`). CIFAR
-            family: tfds data_dir (default: tfds's). Clothing1M, WebVision:
-            required, see layouts above.
+            family and `tfds:<name>`: tfds data_dir (default: tfds's).
+            Clothing1M, WebVision, `folder`: the folder, required. `csv`:
+            the CSV file, required.
         num_train: if set, first draw this many examples from the raw
             training set (stratified by label, seeded by `split_seed`), then
             split; ids stay the raw positions. None uses all.
@@ -147,18 +222,30 @@ def load_dataset(
             `id,label`, header optional, covering every train and val id)
             whose labels replace the train (and split-off val) labels by id.
             `true_labels` are kept.
-        image_size: crop size override (int or `(H, W)`) for Clothing1M and
-            WebVision, e.g. small sizes for tests. Must be None otherwise.
+        image_size: crop size (int or `(H, W)`): an override for
+            Clothing1M and WebVision (e.g. small sizes for tests); for
+            `folder` and `csv` the model input size (default 64), images
+            being resized to a shorter side of `round(size * 256 / 224)`
+            first. Must be None otherwise.
+        skip_unreadable: `folder` and `csv` only. When False (default), a
+            missing or undecodable image file, or an empty class folder,
+            raises an error naming it. When True, such files (CSV rows) and
+            class folders are dropped, and a warning gives their count and
+            first names.
 
     Returns:
-        A `NoisyData`.
+        A `NoisyData`; `class_names` is filled for Fashion-MNIST, the CIFAR
+        family, `folder`, `csv` and tfds sets.
 
     Raises:
-        ValueError: for bad arguments or malformed files.
+        ValueError: for bad arguments or malformed files or images.
         FileNotFoundError: when the data is not present, with instructions.
     """
-    if name not in DATASET_NAMES:
-        raise ValueError(f"`name` must be one of {DATASET_NAMES}. Received: name={name!r}")
+    if not is_dataset_name(name):
+        raise ValueError(
+            f"`name` must be one of {DATASET_NAMES} or '{TFDS_PREFIX}<tfds name>'. "
+            f"Received: name={name!r}"
+        )
     if num_train is not None:
         num_train = checks.positive_int("num_train", num_train)
     checks.number_in("val_fraction", val_fraction, 0.0, 1.0, high_open=True)
@@ -168,10 +255,19 @@ def load_dataset(
             "`cifar_n_label` applies only to cifar10_n and cifar100_n. "
             f"Received: cifar_n_label={cifar_n_label!r} with name={name!r}"
         )
-    if image_size is not None and name not in _LARGE_SIZES:
+    if image_size is not None and name not in _LARGE_SIZES and name not in _OWN_DATA:
         raise ValueError(
-            "`image_size` applies only to clothing1m and webvision. "
+            "`image_size` applies only to clothing1m, webvision, folder and csv. "
             f"Received: image_size={image_size!r} with name={name!r}"
+        )
+    if not isinstance(skip_unreadable, bool):
+        raise ValueError(
+            f"`skip_unreadable` must be a bool. Received: skip_unreadable={skip_unreadable!r}"
+        )
+    if skip_unreadable and name not in _OWN_DATA:
+        raise ValueError(
+            "`skip_unreadable` applies only to folder and csv. "
+            f"Received: skip_unreadable=True with name={name!r}"
         )
     if data_dir is not None:
         data_dir = os.fspath(data_dir)
@@ -183,28 +279,32 @@ def load_dataset(
             positions = stratified_subset(data.train.labels, num_train, rng)
             data = dataclasses.replace(data, train=data.train.subset(positions))
     else:
-        if name == "fashion_mnist":
-            raw_train, test, num_classes, source = _load_fashion_mnist(data_dir)
-        else:
-            raw_train, test, num_classes, source = _load_tfds_cifar(name, data_dir, cifar_n_label)
-        num_examples = len(raw_train)
+        raw = _load_raw(name, data_dir, cifar_n_label, image_size, skip_unreadable)
+        raw_train = raw.train
         pool = raw_train
         if num_train is not None:
             pool = raw_train.subset(stratified_subset(raw_train.labels, num_train, rng))
         train_pos, val_pos = split_per_class(pool.labels, val_fraction, rng)
-        mean, std = _NORMALIZATION[name]
+        val = pool.subset(val_pos)
+        if raw.test is None and not len(val):
+            logging.warning("%s has no test split and val_fraction=0: the test set is empty.", name)
         data = NoisyData(
             name=name,
             train=pool.subset(train_pos),
-            val=pool.subset(val_pos),
-            test=test,
-            num_classes=num_classes,
-            image_shape=tuple(int(d) for d in raw_train.images.shape[1:]),
-            num_examples=num_examples,
-            mean=mean,
-            std=std,
-            augment="fashion_mnist" if name == "fashion_mnist" else "cifar",
-            label_source=source,
+            val=val,
+            # Without a test split, test is the validation examples; the
+            # object is shared, so later relabelling of `val` leaves the
+            # labels of `test` as given.
+            test=val if raw.test is None else raw.test,
+            num_classes=raw.num_classes,
+            image_shape=raw.image_shape,
+            num_examples=len(raw_train),
+            mean=raw.mean,
+            std=raw.std,
+            augment=raw.augment,
+            resize_size=raw.resize_size,
+            label_source=raw.source,
+            class_names=raw.class_names,
         )
     if noisy_labels_file is not None:
         table = readers.read_labels_file(
@@ -222,6 +322,288 @@ def load_dataset(
         data.label_source,
     )
     return data
+
+
+def is_dataset_name(name):
+    """True when `load_dataset` accepts `name`.
+
+    Args:
+        name: a value to check: one of `DATASET_NAMES`, or
+            `"tfds:<tfds name>"` (any non-empty tfds builder name, optionally
+            with `/config` and `:version`; whether tfds knows it is checked
+            when loading).
+    """
+    if not isinstance(name, str):
+        return False
+    return name in DATASET_NAMES or (
+        name.startswith(TFDS_PREFIX) and len(name.strip()) > len(TFDS_PREFIX)
+    )
+
+
+def indexed_dataset(
+    source,
+    data_dir=None,
+    *,
+    batch_size=128,
+    image_size=None,
+    seed=0,
+    augment=True,
+    val_fraction=0.1,
+    **load_kwargs,
+):
+    """Loads a data set and builds its training pipeline, ready for `fit`.
+
+    A shortcut for `load_dataset` followed by `make_train_dataset`.
+
+    Example:
+
+    ```python
+    train_ds, data = indexed_dataset("folder", "/data/pets", image_size=96)
+    model.fit(train_ds, epochs=10)  # an ELRModel with data.num_examples rows
+    print(data.class_names)
+    ```
+
+    Args:
+        source: data set name, as `name` of `load_dataset` (e.g. `"folder"`,
+            `"csv"`, `"cifar10"`, `"tfds:mnist"`).
+        data_dir: as in `load_dataset` (the folder for `"folder"`, the CSV
+            file for `"csv"`).
+        batch_size: positive int, the training batch size.
+        image_size: as in `load_dataset` (`folder`/`csv` default 64).
+        seed: seeds shuffling and augmentation, and the train/validation
+            split unless `load_kwargs` gives `split_seed`.
+        augment: apply random augmentation.
+        val_fraction: per-class validation fraction, as in `load_dataset`.
+        **load_kwargs: further `load_dataset` arguments (`num_train`,
+            `noisy_labels_file`, `skip_unreadable`, ...).
+
+    Returns:
+        `(train_ds, data)`: the `tf.data.Dataset` of `((images, ids),
+        labels)` from `make_train_dataset`, and the `NoisyData`, whose
+        `class_names` names the labels.
+    """
+    load_kwargs.setdefault("split_seed", seed)
+    data = load_dataset(
+        source, data_dir, image_size=image_size, val_fraction=val_fraction, **load_kwargs
+    )
+    return make_train_dataset(data, batch_size, seed=seed, augment=augment), data
+
+
+@dataclasses.dataclass(frozen=True)
+class _Raw:
+    """A raw training set (ids = positions) and what `NoisyData` needs."""
+
+    train: ExampleSet
+    test: ExampleSet | None  # None: the data set has no test split.
+    num_classes: int
+    image_shape: tuple
+    mean: tuple
+    std: tuple
+    augment: str
+    source: str
+    class_names: tuple | None
+    resize_size: int | None = None
+
+
+def _load_raw(name, data_dir, cifar_n_label, image_size, skip_unreadable):
+    if name in _OWN_DATA:
+        if data_dir is None:
+            what = "the image folder" if name == "folder" else "the CSV file"
+            raise ValueError(f"`data_dir` ({what}) is required for {name}. Received: data_dir=None")
+        if name == "folder":
+            train, class_names = _read_folder(data_dir, skip_unreadable)
+        else:
+            train, class_names = _read_csv(data_dir, skip_unreadable)
+        height, width = checks.image_size(
+            "image_size", _OWN_DEFAULT_SIZE if image_size is None else image_size
+        )
+        return _Raw(
+            train=train,
+            test=None,
+            num_classes=len(class_names),
+            image_shape=(height, width, 3),
+            mean=(_NEUTRAL_MEAN,) * 3,
+            std=(_NEUTRAL_STD,) * 3,
+            augment="large",
+            source="given",
+            class_names=class_names,
+            resize_size=max(height, width, round(max(height, width) * _RESIZE_RATIO)),
+        )
+    if name.startswith(TFDS_PREFIX):
+        return _load_tfds_named(name, data_dir)
+    if name == "fashion_mnist":
+        train, test, num_classes, source = _load_fashion_mnist(data_dir)
+        class_names = FASHION_MNIST_CLASS_NAMES
+    else:
+        train, test, num_classes, source, class_names = _load_tfds_cifar(
+            name, data_dir, cifar_n_label
+        )
+    mean, std = _NORMALIZATION[name]
+    return _Raw(
+        train=train,
+        test=test,
+        num_classes=num_classes,
+        image_shape=tuple(int(d) for d in train.images.shape[1:]),
+        mean=mean,
+        std=std,
+        augment="fashion_mnist" if name == "fashion_mnist" else "cifar",
+        source=source,
+        class_names=class_names,
+    )
+
+
+def _read_folder(data_dir, skip_unreadable):
+    """File-backed training set and class names of an image folder."""
+    classes = readers.list_image_folder(data_dir)
+    empty = [os.path.join(data_dir, c) for c, files in classes.items() if not files]
+    if empty and not skip_unreadable:
+        raise ValueError(
+            f"Image folder {data_dir}: {len(empty)} class folders hold no image "
+            f"file {readers.IMAGE_EXTENSIONS}: {empty[:_NAMES_SHOWN]}. Every class "
+            "folder needs images; remove the folder, or pass "
+            "skip_unreadable=True to drop it."
+        )
+    paths = [p for files in classes.values() for p in files]
+    bad = set(_unreadable(paths, paths, skip_unreadable, f"image folder {data_dir}"))
+    kept = {c: [p for p in files if p not in bad] for c, files in classes.items()}
+    dropped = [os.path.join(data_dir, c) for c, files in kept.items() if not files]
+    if dropped:
+        logging.warning(
+            "Image folder %s: dropped %d class folders without a readable image: %s.",
+            data_dir,
+            len(dropped),
+            dropped[:_NAMES_SHOWN],
+        )
+    kept = {c: files for c, files in kept.items() if files}
+    if not kept:
+        raise ValueError(f"Image folder {data_dir} holds no readable image.")
+    labels = np.concatenate([np.full(len(f), k, np.int64) for k, f in enumerate(kept.values())])
+    paths = [p for files in kept.values() for p in files]
+    train = ExampleSet(ids=np.arange(len(paths)), labels=labels, paths=paths)
+    return train, tuple(kept)
+
+
+def _read_csv(csv_path, skip_unreadable):
+    """File-backed training set and class names of a `path,label` CSV file."""
+    if os.path.isdir(csv_path):
+        raise ValueError(
+            f"`data_dir` for csv must be a CSV file of rows 'path,label'. "
+            f"Received a directory: data_dir={csv_path!r} (use name='folder' for "
+            "one sub-folder per class)."
+        )
+    line_numbers, paths, labels, class_names = readers.read_image_csv(csv_path)
+    where = [f"{csv_path}:{n}" for n in line_numbers]
+    missing = [k for k, p in enumerate(paths) if not os.path.isfile(p)]
+    if missing and not skip_unreadable:
+        k = missing[0]
+        # A header that is not exactly "path,label" is read as a data row.
+        hint = " (a header row must read 'path,label')" if k == 0 else ""
+        raise FileNotFoundError(
+            f"{where[k]}: image file not found: {paths[k]}{hint}. {len(missing)} "
+            "rows name missing files; pass skip_unreadable=True to drop them."
+        )
+    if missing:
+        logging.warning(
+            "%s: dropped %d rows whose image file is missing, e.g. %s.",
+            csv_path,
+            len(missing),
+            [f"{where[k]} {paths[k]}" for k in missing[:_NAMES_SHOWN]],
+        )
+    keep = np.ones(len(paths), bool)
+    keep[missing] = False
+    kept = np.flatnonzero(keep)
+    kept_paths = [paths[k] for k in kept]
+    bad = set(_unreadable(kept_paths, [where[k] for k in kept], skip_unreadable, csv_path))
+    kept = np.asarray([k for k in kept if paths[k] not in bad], dtype=np.int64)
+    if not kept.size:
+        raise ValueError(f"CSV file {csv_path} lists no readable image.")
+    train = ExampleSet(
+        ids=np.arange(kept.size), labels=labels[kept], paths=[paths[k] for k in kept]
+    )
+    return train, class_names
+
+
+def _unreadable(paths, where, skip_unreadable, what):
+    """The paths that cannot be decoded; raises unless `skip_unreadable`.
+
+    Args:
+        paths: image paths.
+        where: how to name each path in messages (e.g. `file.csv:3`).
+        skip_unreadable: warn instead of raising.
+        what: the data source, for messages.
+    """
+    if not paths:
+        return []
+    scan = ExampleSet(ids=np.arange(len(paths)), labels=np.zeros(len(paths), np.int64), paths=paths)
+    bad = set(find_unreadable_images(scan))
+    if not bad:
+        return []
+    named = [w if w == p else f"{w} {p}" for w, p in zip(where, paths) if p in bad]
+    if not skip_unreadable:
+        raise ValueError(
+            f"{what}: {len(named)} image files cannot be read or decoded (corrupt, "
+            f"truncated or not JPEG/PNG/GIF/BMP): {named[:_NAMES_SHOWN]}. Fix or "
+            "remove them, or pass skip_unreadable=True to drop them."
+        )
+    logging.warning(
+        "%s: dropped %d image files that cannot be read or decoded, e.g. %s.",
+        what,
+        len(named),
+        named[:_NAMES_SHOWN],
+    )
+    return sorted(bad)
+
+
+def _load_tfds_named(name, data_dir):
+    import tensorflow_datasets as tfds
+
+    tfds_name = name[len(TFDS_PREFIX) :].strip()
+    try:
+        builder = tfds.builder(tfds_name, data_dir=data_dir)
+    except ValueError as e:  # Unknown names; tfds lists every known data set.
+        raise ValueError(
+            f"`name`={name!r}: tensorflow-datasets has no builder {tfds_name!r} "
+            f"({str(e).splitlines()[0]})."
+        ) from e
+    features = builder.info.features
+    label = features["label"] if "label" in features else None
+    image = features["image"] if "image" in features else None
+    if not isinstance(label, tfds.features.ClassLabel) or not isinstance(
+        image, tfds.features.Image
+    ):
+        raise ValueError(
+            f"`name`={name!r}: expected an image-classification data set with "
+            "features 'image' (Image) and 'label' (ClassLabel). Received "
+            f"features {sorted(features.keys())}."
+        )
+    if None in image.shape:
+        raise ValueError(
+            f"`name`={name!r}: images of varying size {image.shape} cannot be "
+            "held in memory as one array. Write them into one folder per class "
+            "and use name='folder'."
+        )
+    train = readers.read_tfds_split(tfds_name, "train", data_dir, ("label",))
+    num_classes = train["num_classes"]
+    checks.labels_in_range(f"label of tfds {tfds_name} train", train["label"], num_classes)
+    # Labels are taken as given, not known to be clean: no true labels.
+    train_set = ExampleSet(ids=train["ids"], labels=train["label"], images=train["image"])
+    test_set = None
+    if "test" in builder.info.splits:
+        test = readers.read_tfds_split(tfds_name, "test", data_dir, ("label",))
+        checks.labels_in_range(f"label of tfds {tfds_name} test", test["label"], num_classes)
+        test_set = ExampleSet(ids=test["ids"], labels=test["label"], images=test["image"])
+    channels = int(train["image"].shape[-1])
+    return _Raw(
+        train=train_set,
+        test=test_set,
+        num_classes=num_classes,
+        image_shape=tuple(int(d) for d in train["image"].shape[1:]),
+        mean=(_NEUTRAL_MEAN,) * channels,
+        std=(_NEUTRAL_STD,) * channels,
+        augment="cifar",
+        source="given",
+        class_names=train["class_names"],
+    )
 
 
 def _load_fashion_mnist(data_dir):
@@ -316,7 +698,7 @@ def _load_tfds_cifar(name, data_dir, cifar_n_label):
         true_labels=test["label"],
         images=test["image"],
     )
-    return train_set, test_set, num_classes, source
+    return train_set, test_set, num_classes, source, train["class_names"]
 
 
 def _load_large(name, data_dir, image_size):

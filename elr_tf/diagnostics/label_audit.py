@@ -111,16 +111,29 @@ class LabelAudit:
         result["num_unseen"] = int(np.count_nonzero(~self.seen))
         return result
 
-    def to_csv(self, path):
+    def to_csv(self, path, class_names=None):
         """Writes one row per example, in the current order.
 
         Columns: `id,label,table_class,score,margin,flagged`, plus
         `true_label,is_noisy` when true labels are known (`is_noisy` empty
-        where the true label is -1). Unseen rows have `table_class=-1` and
-        `nan` score and margin.
+        where the true label is -1), plus `label_name,table_class_name` (and
+        `true_label_name`) when `class_names` are given. Unseen rows have
+        `table_class=-1` (no name) and `nan` score and margin.
+
+        Args:
+            path: output file.
+            class_names: optional sequence of class names, indexed by label.
         """
         with_truth = self.true_labels is not None
         columns = CSV_COLUMNS + (TRUTH_COLUMNS if with_truth else ())
+        if class_names is not None:
+            class_names = [str(name) for name in class_names]
+            columns += ("label_name", "table_class_name")
+            columns += ("true_label_name",) if with_truth else ()
+
+        def name(index):
+            return class_names[index] if 0 <= index < len(class_names) else ""
+
         noisy = self.is_noisy if with_truth else None
         with open(path, "w", newline="") as f:
             writer = csv.writer(f)
@@ -137,6 +150,9 @@ class LabelAudit:
                 if with_truth:
                     known = self.true_labels[k] >= 0
                     row += [int(self.true_labels[k]), int(noisy[k]) if known else ""]
+                if class_names is not None:
+                    row += [name(int(self.labels[k])), name(int(self.table_class[k]))]
+                    row += [name(int(self.true_labels[k]))] if with_truth else []
                 writer.writerow(row)
 
     def _take(self, order):

@@ -193,8 +193,19 @@ def load_noisy_data(config):
         cifar_n_label=config.cifar_n_label,
         noisy_labels_file=config.noisy_labels_file,
         image_size=config.image_size,
+        skip_unreadable=config.skip_unreadable,
     )
     if config.synthetic_noise:
+        if data.train.true_labels is None:
+            # The given labels are the clean ones the synthetic noise starts
+            # from: keep them as the truth, so the audit can be measured.
+            data = dataclasses.replace(
+                data,
+                **{
+                    name: dataclasses.replace(part, true_labels=part.labels)
+                    for name, part in (("train", data.train), ("val", data.val))
+                },
+            )
         clean = data.labels_by_id()
         used = clean >= 0
         if config.noise_matrix:

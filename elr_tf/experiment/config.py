@@ -21,15 +21,15 @@ import math
 import types
 
 from elr_tf import checks
-from elr_tf.data import DATASET_NAMES
+from elr_tf.data import DATASET_NAMES, TFDS_PREFIX, is_dataset_name
 from elr_tf.models.backbones import PRESETS
 from elr_tf.target_table import STORAGE_DTYPES
 
 LOSSES = ("ce", "elr", "elr_plus")
 LABEL_REWEIGHTING = {"auto": None, "on": True, "off": False}
 SCHEDULES = ("cosine", "multistep", "constant")
-# Data sets whose clean labels are known, so synthetic noise can be added.
-SYNTHETIC_NOISE_DATASETS = ("fashion_mnist", "cifar10", "cifar100")
+# Data sets whose labels are real noisy labels: synthetic noise on top is refused.
+REAL_NOISE_DATASETS = ("cifar10_n", "cifar100_n", "clothing1m", "webvision")
 
 
 def setting(default, help, *, flag=None, check=None):  # noqa: A002 (absl's word)
@@ -114,6 +114,15 @@ def between(low, high=math.inf, **open_ends):
     return lambda name, value: checks.number_in(name, value, low, high, **open_ends)
 
 
+def _dataset(name, value):
+    if not is_dataset_name(value):
+        raise ValueError(
+            f"`{name}` must be one of {', '.join(DATASET_NAMES)} or {TFDS_PREFIX}<tfds name>. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
 def _milestones(name, value):
     value = tuple(value)
     if not all(checks.is_int(m) and m >= 1 for m in value) or list(value) != sorted(value):
@@ -134,8 +143,10 @@ class TrainConfig:
 
     dataset: str = setting(
         "fashion_mnist",
-        f"Data set: {', '.join(DATASET_NAMES)}.",
-        check=choice(DATASET_NAMES),
+        f"Data set: {', '.join(DATASET_NAMES)}, or {TFDS_PREFIX}NAME for any prepared "
+        "tfds image-classification set. folder: --data_dir holds one sub-folder per "
+        "class; csv: --data_dir is a file of path,label rows.",
+        check=_dataset,
     )
     data_dir: str | None = setting(
         None, "Data directory (tfds data_dir, IDX folder or file-list root)."
@@ -241,7 +252,15 @@ class TrainConfig:
         check=checks.positive_int,
     )
     image_size: int | None = setting(
-        None, "Crop size override for Clothing1M/WebVision.", check=checks.positive_int
+        None,
+        "Crop size for clothing1m, webvision, folder and csv (default: theirs; 64 for "
+        "folder and csv).",
+        check=checks.positive_int,
+    )
+    skip_unreadable: bool = setting(
+        False,
+        "folder/csv: skip unreadable or missing images (and empty classes), logging how "
+        "many, instead of stopping with an error naming them.",
     )
     augment: bool = setting(
         True, "Random crop/flip augmentation of training images (ELR-SPEC inputs)."
@@ -260,11 +279,18 @@ class TrainConfig:
         "`host` keeps the target table(s) in host memory (single device).",
         check=choice(("host",)),
     )
+    eval_every: int = setting(
+        1,
+        "Run the per-epoch diagnostics (test evaluation, label audit, memorisation "
+        "monitor) every this many epochs, and on the first and the last.",
+        check=checks.positive_int,
+    )
     jit_compile: bool = setting(False, "Compile the train step with XLA.")
     mixed_precision: bool = setting(False, "Train with the mixed_float16 policy (GPUs).")
     verbose: int = setting(
         1,
-        "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",
+        "Console: 0 silent, 1 progress bar in a terminal (one concise line per epoch "
+        "elsewhere), 2 one concise line per epoch.",
         check=choice((0, 1, 2)),
     )
     # ELR+ (`--loss=elr_plus`); flags as the reference program's.
@@ -334,7 +360,7 @@ class TrainConfig:
                 "synthetic noise (--percent > 0 or --noise_matrix). Received: "
                 f"--noisy_labels_file={self.noisy_labels_file!r}, --percent={self.noise_rate}"
             )
-        if self.noise_rate > 0 and self.dataset not in SYNTHETIC_NOISE_DATASETS:
+        if self.noise_rate > 0 and self.dataset in REAL_NOISE_DATASETS:
             raise ValueError(
                 f"`--percent` adds synthetic noise, which {self.dataset} (real "
                 f"noisy labels) does not take. Received: --percent={self.noise_rate}"

@@ -29,6 +29,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 
 import keras
@@ -46,7 +47,12 @@ from elr_tf.experiment.assemble import (
     is_chief,
     make_strategy,
 )
-from elr_tf.experiment.callbacks import EpochTimer, TestEvaluation
+from elr_tf.experiment.callbacks import (
+    EpochLine,
+    EpochTimer,
+    PeriodicDiagnostics,
+    TestEvaluation,
+)
 from elr_tf.experiment.checkpointing import atomic_path, atomic_write_text
 from elr_tf.experiment.config import TrainConfig, flag_name
 
@@ -203,18 +209,23 @@ def train(config, callbacks=(), given=None):
                 batch_size=eval_batch_size(config),
                 output_dir=out_dir,
                 append=initial_epoch > 0,
-                title=f"{config.dataset}, {config.loss}, noise {config.noise_rate:g}",
+                title=_plot_title(config, data),
             ),
         ]
+    # verbose=1: Keras's progress bar in a terminal, one concise line per
+    # epoch elsewhere; verbose=2: the concise line; 0: silent.
+    line_per_epoch = config.verbose == 2 or (config.verbose == 1 and not sys.stdout.isatty())
     guard = NonFiniteGuard(
         advice=f"The last good checkpoint in {checkpoint_dir} is intact (resume with --resume)."
     )
     all_callbacks = [
         *run.callbacks(),
         timer,
-        TestEvaluation(test_sets),
-        *label_watchers,
+        PeriodicDiagnostics(
+            [TestEvaluation(test_sets), *label_watchers], config.eval_every, config.epochs
+        ),
         guard,
+        *([EpochLine(config.epochs)] if line_per_epoch else []),
         # The CSV row is written before the checkpoint: a kill between the two
         # repeats the epoch's row on resume (`read_metrics` keeps the last)
         # instead of losing it.
@@ -231,7 +242,7 @@ def train(config, callbacks=(), given=None):
                 initial_epoch=initial_epoch,
                 validation_data=val_ds,
                 callbacks=all_callbacks,
-                verbose=config.verbose,
+                verbose=0 if line_per_epoch else config.verbose,
                 shuffle=False,
             )
         except tf.errors.InvalidArgumentError as error:
@@ -256,7 +267,7 @@ def train(config, callbacks=(), given=None):
             model.save(tmp)
     report = audit(model, data.train.labels, ids=data.train.ids, true_labels=data.train.true_labels)
     with atomic_path(os.path.join(out_dir, "audit.csv")) as tmp:
-        report.ranked().to_csv(tmp)
+        report.ranked().to_csv(tmp, class_names=data.class_names)
     summary = _summarise(config, run_dir, csv_path, run.noise_rate, timer, data)
     if truth_known:
         summary["label_detection"] = {
@@ -278,6 +289,15 @@ def _raise_naming_unreadable_images(data):
             f"{', '.join(unreadable[:5])}. Remove or replace them (or drop their lines "
             "from the file lists)."
         ) from None
+
+
+def _plot_title(config, data):
+    title = f"{config.dataset}, {config.loss}, noise {config.noise_rate:g}"
+    if data.class_names:
+        names = ", ".join(data.class_names[:10])
+        more = f", ... ({len(data.class_names)} classes)" if len(data.class_names) > 10 else ""
+        title += f"\nclasses: {names}{more}"
+    return title
 
 
 def _has_true_labels(example_set):
@@ -326,14 +346,18 @@ def _summarise(config, run_dir, csv_path, realised, timer, data):
         "loss": config.loss,
         "epochs": len(test),
         "final_test_accuracy": test[-1] if test else None,
-        "best_test_accuracy": max(test) if test else None,
+        "best_test_accuracy": float(np.nanmax(test)) if test else None,
         "final_test_top5": metrics.get("test_top5", [None])[-1],
         "final_val_accuracy": metrics.get("val_accuracy", [None])[-1],
         "noise_rate_requested": config.noise_rate,
         "noise_rate_realised": realised,
         "seconds_per_epoch": float(np.mean(seconds)) if seconds else None,
+        "extras_seconds_per_epoch": (
+            float(np.mean(metrics["extras_seconds"])) if metrics.get("extras_seconds") else None
+        ),
         "num_train": len(data.train),
         "num_examples": data.num_examples,
+        "class_names": list(data.class_names) if data.class_names else None,
     }
     for name in data.extra_tests:
         summary[f"final_{name}_accuracy"] = metrics.get(f"{name}_accuracy", [None])[-1]

@@ -231,3 +231,16 @@ def test_compare_cleanlab_runs_on_tiny_settings():
             assert np.isfinite(results[method][name]), (method, name)
         assert results[method]["num_noisy"] == results["ELR table"]["num_noisy"] > 0
     assert "cleanlab, 2-fold CE" in script.format_results(results)
+
+
+def test_csv_with_class_names(tmp_path):
+    names = ["cat", "dog", "fox"]
+    label_audit.audit(TABLE, LABELS, true_labels=TRUE).to_csv(tmp_path / "n.csv", class_names=names)
+    with open(tmp_path / "n.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[-3:] == ["label_name", "table_class_name", "true_label_name"]
+    for row in rows:
+        assert row["label_name"] == names[int(row["label"])]
+        assert row["true_label_name"] == names[int(row["true_label"])]
+        table_class = int(row["table_class"])
+        assert row["table_class_name"] == (names[table_class] if table_class >= 0 else "")
