@@ -5,6 +5,7 @@ package had folders) returns a module whose attributes are looked up in the
 new homes, with a DeprecationWarning naming them.
 """
 
+import functools
 import importlib
 import importlib.abc
 import importlib.util
@@ -40,6 +41,7 @@ MOVED = {
 }
 
 
+@functools.cache
 def _old_signatures():
     """Functions whose name or argument order changed, by old module."""
     from absl import flags as absl_flags

@@ -9,7 +9,12 @@ makes synthetic label noise.
 
 from elr_tf.data import augment, noise, readers
 from elr_tf.data.example_set import ExampleSet, NoisyData, split_per_class, stratified_subset
-from elr_tf.data.pipeline import find_unreadable_images, make_eval_dataset, make_train_dataset
+from elr_tf.data.pipeline import (
+    find_unreadable_images,
+    make_eval_dataset,
+    make_train_dataset,
+    unreadable_paths,
+)
 from elr_tf.data.readers import CIFAR_N_LABEL_SETS, IMAGE_EXTENSIONS
 from elr_tf.data.sources import (
     AUGMENT_KINDS,
@@ -43,4 +48,5 @@ __all__ = [
     "readers",
     "split_per_class",
     "stratified_subset",
+    "unreadable_paths",
 ]

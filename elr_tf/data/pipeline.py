@@ -189,7 +189,17 @@ def find_unreadable_images(example_set):
             "`example_set` must be a file-backed ExampleSet. Received: "
             f"{type(example_set).__name__}"
         )
-    paths = [str(p) for p in example_set.paths]
+    return unreadable_paths(example_set.paths)
+
+
+def unreadable_paths(paths):
+    """The image files among `paths` that cannot be read or decoded, in order.
+
+    Decodes every file once, in parallel; see `find_unreadable_images`.
+    """
+    paths = [str(p) for p in paths]
+    if not paths:
+        return []
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
     ds = ds.map(
         lambda p: (p, tf.shape(augment_lib.decode_image_file(p))),

@@ -51,7 +51,7 @@ from absl import logging
 from elr_tf import checks
 from elr_tf.data import readers
 from elr_tf.data.example_set import ExampleSet, NoisyData, split_per_class, stratified_subset
-from elr_tf.data.pipeline import find_unreadable_images, make_train_dataset
+from elr_tf.data.pipeline import make_train_dataset, unreadable_paths
 from elr_tf.data.readers import CIFAR_N_LABEL_SETS
 
 DATASET_NAMES = (
@@ -532,10 +532,7 @@ def _unreadable(paths, where, skip_unreadable, what):
         skip_unreadable: warn instead of raising.
         what: the data source, for messages.
     """
-    if not paths:
-        return []
-    scan = ExampleSet(ids=np.arange(len(paths)), labels=np.zeros(len(paths), np.int64), paths=paths)
-    bad = set(find_unreadable_images(scan))
+    bad = set(unreadable_paths(paths))
     if not bad:
         return []
     named = [w if w == p else f"{w} {p}" for w, p in zip(where, paths) if p in bad]
