@@ -12,9 +12,10 @@ import sys
 
 from elr_tf import _moved, losses
 from elr_tf.callbacks import Mixup, NonFiniteGuard, WeightAveraging
-from elr_tf.diagnostics import AuditCallback, LabelAudit, MemorizationMonitor
+from elr_tf.diagnostics import AuditCallback, LabelAudit, MemorizationMonitor, find_label_issues
 from elr_tf.diagnostics import audit as audit_labels
 from elr_tf.inputs import INDEX_KEY, INPUTS_KEY, with_index
+from elr_tf.margin_tracker import MarginTracker
 from elr_tf.models import ELRModel, ELRPlusModel
 from elr_tf.target_table import TargetTable
 
@@ -26,10 +27,12 @@ __all__ = [
     "LabelAudit",
     "MemorizationMonitor",
     "audit_labels",
+    "find_label_issues",
     "ELRModel",
     "ELRPlusModel",
     "INDEX_KEY",
     "INPUTS_KEY",
+    "MarginTracker",
     "Mixup",
     "NonFiniteGuard",
     "TargetTable",

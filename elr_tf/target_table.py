@@ -119,19 +119,7 @@ class TargetTable(keras.layers.Layer):
         return self.table.value
 
     def _check_ids(self, ids):
-        if not self.validate_ids:
-            return ids
-        with tf.control_dependencies(
-            [
-                tf.debugging.assert_non_negative(ids, message="`index` (sample id) must be >= 0"),
-                tf.debugging.assert_less(
-                    ids,
-                    tf.cast(self.num_examples, ids.dtype),
-                    message=(f"`index` (sample id) must be < num_examples={self.num_examples}"),
-                ),
-            ]
-        ):
-            return tf.identity(ids)
+        return check_ids(ids, self.num_examples) if self.validate_ids else ids
 
     def values(self):
         """The whole `[num_examples, num_classes]` table as a float32 tensor."""
@@ -166,14 +154,7 @@ class TargetTable(keras.layers.Layer):
         # Rows are stored in `storage_dtype`; what this step returns is what
         # the table now holds (rounded the same way).
         new_rows = tf.cast(tf.cast(new_rows, self.storage_dtype), tf.float32)
-        all_ids, all_rows = ids, new_rows
-        context = tf.distribute.get_replica_context()
-        if context is not None and context.num_replicas_in_sync > 1:
-            all_ids, all_rows = _gather_from_replicas(context, ids, new_rows)
-        with tf.control_dependencies([new_rows]):
-            variable.scatter_update(
-                tf.IndexedSlices(tf.cast(all_rows, self.storage_dtype), all_ids)
-            )
+        write_rows(variable, ids, new_rows)
         return new_rows
 
     def call(self, ids):
@@ -190,6 +171,44 @@ class TargetTable(keras.layers.Layer):
             placement=self.placement,
         )
         return config
+
+
+def check_ids(ids, num_examples):
+    """Flattens `ids` to int64 `[batch]`; fails at run time outside `[0, num_examples)`."""
+    ids = tf.cast(tf.reshape(ids, [-1]), tf.int64)
+    with tf.control_dependencies(
+        [
+            tf.debugging.assert_non_negative(ids, message="`index` (sample id) must be >= 0"),
+            tf.debugging.assert_less(
+                ids,
+                tf.cast(num_examples, ids.dtype),
+                message=f"`index` (sample id) must be < num_examples={num_examples}",
+            ),
+        ]
+    ):
+        return tf.identity(ids)
+
+
+def write_rows(variable, ids, rows):
+    """Writes `rows` to `variable[ids]` for the whole global batch.
+
+    Inside a replica context with several replicas, every replica's
+    `(ids, rows)` are all-gathered first (see `TargetTable`), so each copy of
+    a variable with `ONLY_FIRST_REPLICA` aggregation receives the same full
+    update. Rows are cast to the variable's dtype.
+
+    Args:
+        variable: a `[num_examples, width]` backend `tf.Variable` (mirrored
+            or not).
+        ids: int64 `[batch]` this replica's ids.
+        rows: `[batch, width]` this replica's new rows.
+    """
+    all_ids, all_rows = ids, rows
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        all_ids, all_rows = _gather_from_replicas(context, ids, rows)
+    with tf.control_dependencies([rows]):
+        variable.scatter_update(tf.IndexedSlices(tf.cast(all_rows, variable.dtype), all_ids))
 
 
 def _gather_from_replicas(context, ids, rows):

@@ -1,6 +1,7 @@
 """Diagnostics: which labels are wrong, and whether the network memorises them."""
 
-from elr_tf.diagnostics.label_audit import AuditCallback, LabelAudit, audit
+from elr_tf.diagnostics.issue_count import estimate_issue_counts
+from elr_tf.diagnostics.label_audit import AuditCallback, LabelAudit, audit, find_label_issues
 from elr_tf.diagnostics.memorization import MemorizationMonitor, plot_memorization
 from elr_tf.diagnostics.ranking import average_precision, detection_metrics, roc_auc
 
@@ -11,6 +12,8 @@ __all__ = [
     "audit",
     "average_precision",
     "detection_metrics",
+    "estimate_issue_counts",
+    "find_label_issues",
     "plot_memorization",
     "roc_auc",
 ]

@@ -1,37 +1,51 @@
-"""Finding the wrong labels from an ELR target table (ELR-SPEC §4).
+"""Finding the wrong labels from an ELR run (ELR-SPEC §4).
 
 The target table `T` holds, for each training example, the temporal ensemble
 of the network's predictions. ELR keeps the network from memorising wrong
 labels, so for a mislabelled example `T[i]` keeps pointing at the true class
-and away from the given label `y[i]`. `audit` turns the table into a per-example
-report:
+and away from the given label `y[i]`. With `P[i] = T[i] / sum(T[i])` (rows sum
+to less than 1 early in training or with a large `beta`), the report holds,
+per example:
 
-- `table_class = argmax(T[i])`;
-- `score = 1 - T[i, y] / sum(T[i])`, the ranking score (higher: more likely
-  wrong). Rows are normalised because early in training (or with a large
-  `beta`) they sum to less than 1;
-- `margin = max_{k != y} T[i, k] / sum(T[i]) - T[i, y] / sum(T[i])`, in
-  `[-1, 1]`; positive when another class beats the given label;
-- `flagged = table_class != y`, or `score > threshold` when a threshold is
-  given.
+- `table_class = argmax(P[i])`, the label the run suggests;
+- `margin = max_{k != y} P[i, k] - P[i, y]`, in `[-1, 1]`; positive when
+  another class beats the given label;
+- `aum`: the given label's logit margin averaged over training (the area
+  under the margin of Pleiss et al. 2020), when the model tracked it
+  (`ELRModel(track_margins=True)`, the default);
+- `score`, the ranking score (higher: more likely wrong), one of `SCORES`:
+  `"self_confidence"` `1 - P[i, y]`; `"margin"` the table margin above;
+  `"aum"` `-aum`; `"combined"` (the default when margins are known) the
+  mean of the table margin and `-aum` each turned into ranks in `[0, 1]`,
+  so that where the run settled and how hard it fought the label both count;
+- `flagged`, by one of `FLAG_RULES`: `"estimate"` (default) estimates, per
+  given label, how many examples are wrong from the table itself (the
+  confident joint of Northcutt et al. 2021, `issue_count`) and flags that
+  many of the highest scores; `"argmax"` flags `table_class != y`.
+
+`find_label_issues` returns the report ranked, most suspicious first;
+`audit` is the earlier form (table scores, argmax flags, id order).
 
 An all-zero row means the example was never trained on (a validation id, an
 id outside `num_train`, or one never drawn by class-balanced sampling): it is
-kept in the report as **unseen** (`table_class=-1`, `score` and `margin` NaN,
-never flagged) and left out of the detection metrics, which count it in
-`num_unseen`.
+kept in the report as **unseen** (`table_class=-1`, scores NaN, never
+flagged) and left out of the count estimate and the detection metrics, which
+count it in `num_unseen`.
 
 With synthetic noise the true labels are known, and `LabelAudit.metrics()`
-measures the flags (precision, recall, F1) and the ranking score (AUROC,
-average precision). `AuditCallback` logs the same figures every epoch.
+measures the flags (precision, recall, F1), the ranking score (AUROC,
+average precision) and the estimated number of wrong labels beside the true
+one. `AuditCallback` logs the same figures every epoch.
 
 Example:
 
 ```python
-report = audit(model, data.train.labels, ids=data.train.ids,
-               true_labels=data.train.true_labels)
-report.ranked().to_csv("audit.csv")   # most suspicious first
-report.metrics()   # {"precision": ..., "recall": ..., "auroc": ..., ...}
+report = elr_tf.find_label_issues(model, data.train.labels, ids=data.train.ids,
+                                  true_labels=data.train.true_labels)
+report.ids[:20]        # the 20 most suspicious ids
+report.ids[report.flagged]
+report.to_csv("audit.csv")
+report.metrics()   # {"precision": ..., "auroc": ..., "num_estimated": ...}
 ```
 """
 
@@ -41,12 +55,16 @@ import dataclasses
 import keras
 import numpy as np
 
-from elr_tf.checks import int_vector
+from elr_tf.checks import int_vector, one_of
+from elr_tf.diagnostics import issue_count
 from elr_tf.diagnostics.ranking import detection_metrics
 
 CSV_COLUMNS = ("id", "label", "table_class", "score", "margin", "flagged")
+MARGIN_COLUMNS = ("aum",)
 TRUTH_COLUMNS = ("true_label", "is_noisy")
 METRIC_NAMES = ("precision", "recall", "f1", "auroc", "auprc")
+SCORES = ("combined", "margin", "self_confidence", "aum")
+FLAG_RULES = ("estimate", "argmax")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -56,13 +74,20 @@ class LabelAudit:
     Attributes:
         ids: int64 `[n]` stable ids (rows of the target table).
         labels: int64 `[n]` given (possibly noisy) labels.
-        table_class: int64 `[n]` `argmax(T[i])`; -1 for unseen examples.
-        score: float64 `[n]` `1 - T[i, y] / sum(T[i])`; NaN when unseen.
+        table_class: int64 `[n]` `argmax(T[i])`, the suggested label; -1
+            for unseen examples.
+        score: float64 `[n]` the ranking score `score_name`; NaN when unseen.
         margin: float64 `[n]` best other class minus the given label's
             share of the row; NaN when unseen.
         flagged: bool `[n]` suspected wrong labels.
         seen: bool `[n]` False for all-zero (never trained) rows.
         true_labels: int64 `[n]` clean labels (-1: unknown), or None.
+        aum: float64 `[n]` averaged logit margin of the given label, or None
+            when the model did not track it.
+        score_name: which of `SCORES` `score` is.
+        flag_rule: which of `FLAG_RULES` (or `"threshold"`) set `flagged`.
+        num_estimated: the estimated number of wrong labels among the seen
+            examples (from the table's confident joint).
     """
 
     ids: np.ndarray
@@ -73,6 +98,10 @@ class LabelAudit:
     flagged: np.ndarray
     seen: np.ndarray
     true_labels: np.ndarray | None = None
+    aum: np.ndarray | None = None
+    score_name: str = "self_confidence"
+    flag_rule: str = "argmax"
+    num_estimated: int | None = None
 
     def __len__(self):
         return len(self.ids)
@@ -103,29 +132,34 @@ class LabelAudit:
         Returns:
             dict with `precision`, `recall`, `f1` (of `flagged`), `auroc`,
             `auprc` (average precision of `score`), and the counts
-            `num_examples`, `num_noisy`, `num_flagged`, `num_unseen`.
+            `num_examples`, `num_noisy`, `num_flagged`, `num_unseen` and
+            `num_estimated` (the run's own estimate of the wrong labels).
         """
         noisy = self.is_noisy
         use = self.seen & (self.true_labels >= 0)
         result = detection_metrics(self.flagged[use], self.score[use], noisy[use])
         result["num_unseen"] = int(np.count_nonzero(~self.seen))
+        result["num_estimated"] = self.num_estimated
         return result
 
     def to_csv(self, path, class_names=None):
         """Writes one row per example, in the current order.
 
-        Columns: `id,label,table_class,score,margin,flagged`, plus
-        `true_label,is_noisy` when true labels are known (`is_noisy` empty
-        where the true label is -1), plus `label_name,table_class_name` (and
-        `true_label_name`) when `class_names` are given. Unseen rows have
-        `table_class=-1` (no name) and `nan` score and margin.
+        Columns: `id,label,table_class,score,margin,flagged`, plus `aum` when
+        the margins were tracked, plus `true_label,is_noisy` when true labels
+        are known (`is_noisy` empty where the true label is -1), plus
+        `label_name,table_class_name` (and `true_label_name`) when
+        `class_names` are given. Unseen rows have `table_class=-1` (no
+        name) and `nan` scores.
 
         Args:
             path: output file.
             class_names: optional sequence of class names, indexed by label.
         """
         with_truth = self.true_labels is not None
-        columns = CSV_COLUMNS + (TRUTH_COLUMNS if with_truth else ())
+        with_aum = self.aum is not None
+        columns = CSV_COLUMNS + (MARGIN_COLUMNS if with_aum else ())
+        columns += TRUTH_COLUMNS if with_truth else ()
         if class_names is not None:
             class_names = [str(name) for name in class_names]
             columns += ("label_name", "table_class_name")
@@ -147,6 +181,8 @@ class LabelAudit:
                     f"{self.margin[k]:.6g}",
                     int(self.flagged[k]),
                 ]
+                if with_aum:
+                    row.append(f"{self.aum[k]:.6g}")
                 if with_truth:
                     known = self.true_labels[k] >= 0
                     row += [int(self.true_labels[k]), int(noisy[k]) if known else ""]
@@ -156,17 +192,72 @@ class LabelAudit:
                 writer.writerow(row)
 
     def _take(self, order):
-        values = {
-            field.name: None
-            if getattr(self, field.name) is None
-            else getattr(self, field.name)[order]
-            for field in dataclasses.fields(self)
-        }
+        values = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            values[field.name] = value[order] if isinstance(value, np.ndarray) else value
         return LabelAudit(**values)
 
 
+def find_label_issues(
+    model_or_table,
+    labels,
+    ids=None,
+    true_labels=None,
+    score=None,
+    flag="estimate",
+    margins=None,
+):
+    """Ranks the training labels by how likely each is wrong, and flags some.
+
+    One training run gives everything: the target table and, when the model
+    tracked them, the averaged logit margins. No extra pass over the data.
+
+    Args:
+        model_or_table: an `ELRModel` or `ELRPlusModel` (its tables are
+            averaged; its `average_margins` are used when tracked), or a
+            `[num_examples, C]` array or tensor.
+        labels: int `[n]` given labels of `ids`; with `ids=None`, one label
+            per table row (negative: unused id, dropped).
+        ids: int `[n]` table rows to audit, or None for all rows.
+        true_labels: optional int `[n]` clean labels aligned with `labels`
+            (-1: unknown); they only enable `metrics()`.
+        score: one of `SCORES`; None takes `"combined"` when margins are
+            known and `"margin"` otherwise.
+        flag: `"estimate"` (flag the estimated number of wrong labels per
+            given class, highest scores first) or `"argmax"`
+            (`table_class != label`).
+        margins: float `[num_examples]` averaged margins by id, for a table
+            source (or to override a model's).
+
+    Returns:
+        A `LabelAudit` ranked most suspicious first (`report.ids[:k]` are
+        the `k` top suspects), with `score`, `flagged` and `num_estimated`.
+
+    Example:
+
+    ```python
+    report = elr_tf.find_label_issues(model, y_train)
+    report.ids[report.flagged]   # the ids to relabel or drop
+    ```
+    """
+    one_of("flag", flag, FLAG_RULES)
+    if margins is None:
+        margins = getattr(model_or_table, "average_margins", None)
+    if score is None:
+        score = "combined" if margins is not None else "margin"
+    one_of("score", score, SCORES)
+    return _verdicts(
+        model_or_table, labels, ids, true_labels, score=score, flag=flag, margins=margins
+    ).ranked()
+
+
 def audit(model_or_table, labels, ids=None, true_labels=None, threshold=None):
-    """Audits the given labels against a target table.
+    """Audits the given labels against a target table (the earlier form).
+
+    Scores `1 - T[i, y] / sum(T[i])`, flags `argmax(T[i]) != y[i]` (or
+    `score > threshold`) and keeps the order of `ids`.
+    `find_label_issues` ranks better and flags the estimated number.
 
     Args:
         model_or_table: an `ELRModel` or `ELRPlusModel` (anything with
@@ -185,6 +276,23 @@ def audit(model_or_table, labels, ids=None, true_labels=None, threshold=None):
     Returns:
         A `LabelAudit`.
     """
+    if threshold is not None and not (
+        isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+    ):
+        raise ValueError(f"`threshold` must be None or a float. Received: threshold={threshold!r}")
+    return _verdicts(
+        model_or_table,
+        labels,
+        ids,
+        true_labels,
+        score="self_confidence",
+        flag="argmax" if threshold is None else "threshold",
+        threshold=threshold,
+        margins=getattr(model_or_table, "average_margins", None),
+    )
+
+
+def _verdicts(model_or_table, labels, ids, true_labels, score, flag, margins, threshold=None):
     table = _as_table(model_or_table)
     num_rows, num_classes = table.shape
     labels = int_vector("labels", labels)
@@ -213,35 +321,73 @@ def audit(model_or_table, labels, ids=None, true_labels=None, threshold=None):
             f"`labels` must be in [0, {num_classes}) (the table has {num_classes} "
             f"columns). Received: min={labels.min()}, max={labels.max()}"
         )
-    if threshold is not None and not (
-        isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
-    ):
-        raise ValueError(f"`threshold` must be None or a float. Received: threshold={threshold!r}")
+    aum = None
+    if margins is not None:
+        margins = _to_numpy(margins).astype(np.float64)
+        if margins.shape != (num_rows,):
+            raise ValueError(
+                f"`margins` must hold one value per table row, shape ({num_rows},). "
+                f"Received shape={margins.shape}"
+            )
+        aum = margins[ids]
+    elif score in ("aum", "combined"):
+        raise ValueError(
+            f"`score={score!r}` needs the averaged margins: a model built with "
+            "`track_margins=True`, or `margins=`. Received neither."
+        )
 
     rows = table[ids].astype(np.float64)
     totals = rows.sum(axis=1)
     seen = totals > 0
     shares = rows / np.where(seen, totals, 1.0)[:, None]
-    given = shares[np.arange(len(ids)), labels]
+    positions = np.arange(len(ids))
+    given = shares[positions, labels]
     others = shares.copy()
-    others[np.arange(len(ids)), labels] = -np.inf
+    others[positions, labels] = -np.inf
     table_class = np.where(seen, rows.argmax(axis=1), -1).astype(np.int64)
-    score = np.where(seen, 1.0 - given, np.nan)
     margin = np.where(seen, others.max(axis=1) - given, np.nan)
-    if threshold is None:
+    if aum is not None:
+        aum = np.where(seen, aum, np.nan)
+    scores = {
+        "self_confidence": lambda: np.where(seen, 1.0 - given, np.nan),
+        "margin": lambda: margin,
+        "aum": lambda: -aum,
+        "combined": lambda: (_unit_ranks(margin) + _unit_ranks(-aum)) / 2.0,
+    }
+    values = scores[score]()
+    counts = issue_count.estimate_issue_counts(shares[seen], labels[seen])
+    if flag == "argmax":
         flagged = seen & (table_class != labels)
+    elif flag == "threshold":
+        flagged = seen & (np.nan_to_num(values, nan=-np.inf) > threshold)
     else:
-        flagged = seen & (np.nan_to_num(score, nan=-np.inf) > threshold)
+        flagged = issue_count.flag_per_class(values, labels, counts)
     return LabelAudit(
         ids=ids,
         labels=labels,
         table_class=table_class,
-        score=score,
+        score=values,
         margin=margin,
         flagged=flagged,
         seen=seen,
         true_labels=true_labels,
+        aum=aum,
+        score_name=score,
+        flag_rule=flag,
+        num_estimated=int(counts.sum()),
     )
+
+
+def _unit_ranks(values):
+    # Mean ranks (ties share theirs) scaled to [0, 1], NaN kept, so that
+    # scores on different scales can be averaged.
+    result = np.full(len(values), np.nan)
+    known = ~np.isnan(values)
+    if known.any():
+        _, inverse, counts = np.unique(values[known], return_inverse=True, return_counts=True)
+        mean_ranks = np.cumsum(counts) - counts + (counts - 1) / 2.0
+        result[known] = mean_ranks[inverse] / max(np.count_nonzero(known) - 1, 1)
+    return result
 
 
 class AuditCallback(keras.callbacks.Callback):
@@ -257,8 +403,11 @@ class AuditCallback(keras.callbacks.Callback):
         ids: int `[n]` ids of the training examples to audit.
         labels: int `[n]` their training (noisy) labels.
         true_labels: int `[n]` their clean labels (-1: unknown).
-        threshold: as in `audit`.
+        threshold: None to audit with `find_label_issues` (`score`, `flag`);
+            a float to flag `1 - T[i, y] > threshold` as `audit` does.
         prefix: prefix of the log keys.
+        score: as in `find_label_issues`.
+        flag: as in `find_label_issues`.
 
     Example:
 
@@ -271,23 +420,40 @@ class AuditCallback(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, ids, labels, true_labels, threshold=None, prefix="audit_"):
+    def __init__(
+        self,
+        ids,
+        labels,
+        true_labels,
+        threshold=None,
+        prefix="audit_",
+        score=None,
+        flag="estimate",
+    ):
         super().__init__()
         self.ids = int_vector("ids", ids)
         self.labels = int_vector("labels", labels, len(self.ids))
         self.true_labels = int_vector("true_labels", true_labels, len(self.ids))
         self.threshold = threshold
         self.prefix = prefix
+        self.score = None if score is None else one_of("score", score, SCORES)
+        self.flag = one_of("flag", flag, FLAG_RULES)
         self.last_audit = None
 
     def on_epoch_end(self, epoch, logs=None):
-        self.last_audit = audit(
-            self.model, self.labels, self.ids, self.true_labels, threshold=self.threshold
-        )
+        if self.threshold is not None:
+            self.last_audit = audit(
+                self.model, self.labels, self.ids, self.true_labels, threshold=self.threshold
+            )
+        else:
+            self.last_audit = find_label_issues(
+                self.model, self.labels, self.ids, self.true_labels, self.score, self.flag
+            )
         if logs is not None:
             metrics = self.last_audit.metrics()
             for name in METRIC_NAMES:
                 logs[f"{self.prefix}{name}"] = metrics[name]
+            logs[f"{self.prefix}num_estimated"] = metrics["num_estimated"]
 
 
 def _as_table(source):

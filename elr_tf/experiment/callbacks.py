@@ -11,16 +11,26 @@ class TestEvaluation(keras.callbacks.Callback):
 
     Runs before `CSVLogger`/`TensorBoard` in the callback list so they
     record it.
+
+    Args:
+        test_sets: dict of log prefix to evaluation dataset.
+        final_sets: optional dict like `test_sets` evaluated instead on the
+            last epoch (e.g. the whole test sets when `test_sets` are
+            subsets that keep the per-epoch cost down).
+        epochs: the run's number of epochs (needed with `final_sets`).
     """
 
-    def __init__(self, test_sets):
+    def __init__(self, test_sets, final_sets=None, epochs=None):
         super().__init__()
         self.test_sets = test_sets
+        self.final_sets = final_sets
+        self.epochs = epochs
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        for prefix, dataset in self.test_sets.items():
+        last = self.final_sets is not None and epoch + 1 == self.epochs
+        for prefix, dataset in (self.final_sets if last else self.test_sets).items():
             result = self.model.evaluate(dataset, verbose=0, return_dict=True)
             logs[f"{prefix}_accuracy"] = result["accuracy"]
             logs[f"{prefix}_top5"] = result["top5"]

@@ -22,6 +22,7 @@ import types
 
 from elr_tf import checks
 from elr_tf.data import DATASET_NAMES, TFDS_PREFIX, is_dataset_name
+from elr_tf.diagnostics import label_audit
 from elr_tf.models.backbones import PRESETS
 from elr_tf.target_table import STORAGE_DTYPES
 
@@ -284,6 +285,25 @@ class TrainConfig:
         "Run the per-epoch diagnostics (test evaluation, label audit, memorisation "
         "monitor) every this many epochs, and on the first and the last.",
         check=checks.positive_int,
+    )
+    eval_examples: int = setting(
+        0,
+        "Examples the periodic diagnostics read: the test evaluation and the "
+        "memorisation monitor use a fixed random subset of at most this many (0: "
+        "all, the monitor at most 10000); the last epoch evaluates the whole test set.",
+        check=checks.non_negative_int,
+    )
+    audit_score: str = setting(
+        "auto",
+        "Score that ranks suspected wrong labels in audit.csv: combined (table margin "
+        "and averaged logit margin), margin, self_confidence or aum; auto: combined.",
+        check=choice(("auto", *label_audit.SCORES)),
+    )
+    audit_flag: str = setting(
+        "estimate",
+        "Which labels audit.csv flags: estimate (the estimated number of wrong labels "
+        "per class, most suspicious first) or argmax (table class != label).",
+        check=choice(label_audit.FLAG_RULES),
     )
     jit_compile: bool = setting(False, "Compile the train step with XLA.")
     mixed_precision: bool = setting(False, "Train with the mixed_float16 policy (GPUs).")

@@ -17,8 +17,10 @@ directory:
         targets.npy      final target table [num_examples, num_classes]
         noisy_labels.npy labels used for training, by id (-1: unused id)
         true_labels.npy  clean labels by id where known (-1: unknown)
-        audit.csv        per-example label audit from the final target table,
-                         most suspicious first (elr_tf.diagnostics.label_audit)
+        audit.csv        per-example label audit from the final target table and
+                         averaged margins, most suspicious first
+                         (elr_tf.find_label_issues)
+        suspects.png     the 64 most suspicious training images, captioned
         memorization.csv per-epoch memorisation fractions on (up to 10,000)
         memorization.png training examples, and their figure (true labels known)
         summary.json     final/best test accuracy, noise rate, timings
@@ -38,7 +40,7 @@ import tensorflow as tf
 
 from elr_tf.callbacks import NonFiniteGuard
 from elr_tf.data import find_unreadable_images
-from elr_tf.diagnostics import AuditCallback, MemorizationMonitor, audit
+from elr_tf.diagnostics import AuditCallback, MemorizationMonitor, find_label_issues, suspects
 from elr_tf.experiment import checkpointing
 from elr_tf.experiment.assemble import (
     assemble,
@@ -182,9 +184,14 @@ def train(config, callbacks=(), given=None):
         atomic_write_text(os.path.join(run_dir, "flags.cfg"), saved.to_flagfile())
         _save_labels(run_dir, data)
     val_ds = run.eval_dataset(data.val) if len(data.val) > 0 else None
-    test_sets = {"test": run.eval_dataset(data.test)}
-    for extra_name, extra in data.extra_tests.items():
-        test_sets[extra_name] = run.eval_dataset(extra)
+    test_sets = {"test": data.test, **data.extra_tests}
+    final_test_sets = {name: run.eval_dataset(s) for name, s in test_sets.items()}
+    periodic_test_sets = final_test_sets
+    if config.eval_examples:
+        periodic_test_sets = {
+            name: run.eval_dataset(_sample(s, config.eval_examples, config.seed))
+            for name, s in test_sets.items()
+        }
 
     checkpoint_dir = os.path.join(out_dir, "checkpoints")
     initial_epoch = checkpointing.restore_latest(model, checkpoint_dir)
@@ -196,15 +203,22 @@ def train(config, callbacks=(), given=None):
     timer = EpochTimer()
     csv_path = os.path.join(out_dir, "metrics.csv")
     truth_known = _has_true_labels(data.train)
+    audit_score = None if config.audit_score == "auto" else config.audit_score
     label_watchers = []
     if truth_known:
         # Before CSVLogger, which takes its columns from the first epoch's logs.
         label_watchers = [
-            AuditCallback(data.train.ids, data.train.labels, data.train.true_labels),
+            AuditCallback(
+                data.train.ids,
+                data.train.labels,
+                data.train.true_labels,
+                score=audit_score,
+                flag=config.audit_flag,
+            ),
             MemorizationMonitor.from_examples(
                 data.train,
                 data,
-                max_examples=_MEMORIZATION_EXAMPLES,
+                max_examples=min(_MEMORIZATION_EXAMPLES, config.eval_examples or math.inf),
                 seed=config.seed,
                 batch_size=eval_batch_size(config),
                 output_dir=out_dir,
@@ -222,7 +236,9 @@ def train(config, callbacks=(), given=None):
         *run.callbacks(),
         timer,
         PeriodicDiagnostics(
-            [TestEvaluation(test_sets), *label_watchers], config.eval_every, config.epochs
+            [TestEvaluation(periodic_test_sets, final_test_sets, config.epochs), *label_watchers],
+            config.eval_every,
+            config.epochs,
         ),
         guard,
         *([EpochLine(config.epochs)] if line_per_epoch else []),
@@ -265,10 +281,26 @@ def train(config, callbacks=(), given=None):
     if chief:
         with atomic_path(os.path.join(run_dir, "model.keras")) as tmp:
             model.save(tmp)
-    report = audit(model, data.train.labels, ids=data.train.ids, true_labels=data.train.true_labels)
+    report = find_label_issues(
+        model,
+        data.train.labels,
+        ids=data.train.ids,
+        true_labels=data.train.true_labels,
+        score=audit_score,
+        flag=config.audit_flag,
+    )
     with atomic_path(os.path.join(out_dir, "audit.csv")) as tmp:
-        report.ranked().to_csv(tmp, class_names=data.class_names)
+        report.to_csv(tmp, class_names=data.class_names)
+    if chief and len(report):
+        with atomic_path(os.path.join(out_dir, suspects.FILE_NAME)) as tmp:
+            suspects.plot_suspects(report, data.train, tmp, class_names=data.class_names)
     summary = _summarise(config, run_dir, csv_path, run.noise_rate, timer, data)
+    summary["label_issues"] = {
+        "score": report.score_name,
+        "flag": report.flag_rule,
+        "num_flagged": int(np.count_nonzero(report.flagged)),
+        "num_estimated": report.num_estimated,
+    }
     if truth_known:
         summary["label_detection"] = {
             key: None if isinstance(value, float) and math.isnan(value) else value
@@ -289,6 +321,14 @@ def _raise_naming_unreadable_images(data):
             f"{', '.join(unreadable[:5])}. Remove or replace them (or drop their lines "
             "from the file lists)."
         ) from None
+
+
+def _sample(example_set, count, seed):
+    # A fixed random subset (the same every epoch and on resume); 0: all.
+    if not count or count >= len(example_set):
+        return example_set
+    positions = np.random.default_rng(seed).choice(len(example_set), count, replace=False)
+    return example_set.subset(np.sort(positions))
 
 
 def _plot_title(config, data):

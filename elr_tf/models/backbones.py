@@ -292,6 +292,12 @@ PRESETS = {
         "preprocessing": None,
         "description": "Three-block CNN for Fashion-MNIST on CPU.",
     },
+    "mini_cnn": {
+        "builder": small_cnn,
+        "config": {"width": 16, "num_blocks": 3, "name": "mini_cnn"},
+        "preprocessing": None,
+        "description": "small_cnn at half width (~1/4 of its compute), for the demo.",
+    },
     "tiny_resnet": {
         "builder": cifar_resnet,
         "config": {"block_sizes": (1, 1), "width": 8, "name": "tiny_resnet"},

@@ -153,6 +153,9 @@ class ELRModel(IndexedModel):
             `"bfloat16"` / `"float16"` to halve its memory (see `TargetTable`).
         table_placement: None, or `"host"` to keep the table in host memory
             (single-replica training).
+        track_margins: keep, per id, the logit margin of the given label
+            averaged over training (`average_margins`, the AUM score that
+            `elr_tf.find_label_issues` can rank by; see `MarginTracker`).
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -181,6 +184,7 @@ class ELRModel(IndexedModel):
         lam=3.0,
         table_dtype="float32",
         table_placement=None,
+        track_margins=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -193,6 +197,7 @@ class ELRModel(IndexedModel):
         self.beta = float(beta)
         self.lam = float(lam)
         self.add_target_layers(1, num_examples, num_classes, beta, table_dtype, table_placement)
+        self.add_margin_tracker(track_margins, num_examples)
         self.training_only_metrics = ("ce", "elr")
         self.ce_tracker = keras.metrics.Mean(name="ce")
         self.elr_tracker = keras.metrics.Mean(name="elr")
@@ -220,6 +225,7 @@ class ELRModel(IndexedModel):
             logits = check_logits(self(x, training=True), self.optimizer.iterations + 1)
             probs = losses.clipped_softmax(logits)
             targets = self.target_layers[0].update(index, losses.target_estimate(probs))
+            self.update_margins(index, logits, y)
             base = self._compute_loss(
                 x=x, y=y, y_pred=logits, sample_weight=sample_weight, training=True
             )
@@ -269,5 +275,7 @@ class ELRModel(IndexedModel):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        # Models saved before margins were tracked have no tracker weight.
+        config.setdefault("track_margins", False)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         return cls(**config)

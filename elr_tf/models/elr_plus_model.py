@@ -70,6 +70,9 @@ class ELRPlusModel(IndexedModel):
         table_dtype: storage precision of both tables (see `TargetTable`).
         table_placement: None, or `"host"` to keep both tables in host
             memory (single-replica training).
+        track_margins: keep the per-id logit margin of the given label,
+            averaged over training, of the averaged copies' mean logits on
+            the un-mixed batch (`average_margins`; see `MarginTracker`).
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -108,6 +111,7 @@ class ELRPlusModel(IndexedModel):
         ema_network2=None,
         table_dtype="float32",
         table_placement=None,
+        track_margins=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -160,6 +164,7 @@ class ELRPlusModel(IndexedModel):
         self.add_target_layers(
             _NETWORKS, num_examples, num_classes, beta, table_dtype, table_placement
         )
+        self.add_margin_tracker(track_margins, num_examples)
         # Written by the Mixup callback before each batch; 1 = no mixing.
         self.mixup_lambda = self.add_weight(
             shape=(_NETWORKS,),
@@ -259,6 +264,8 @@ class ELRPlusModel(IndexedModel):
             table.update(index, losses.target_estimate(tf.nn.softmax(teacher_logits[1 - k])))
             for k, table in enumerate(self.target_layers)
         ]
+        ema_logits = (teacher_logits[0] + teacher_logits[1]) / 2.0
+        self.update_margins(index, ema_logits, y)
         step = tf.cast(self.optimizer.iterations, tf.float32) + 1.0
         elr_weight = losses.sigmoid_rampup(step, self.coef_step) * self.lam
         weights = self._network_weights()
@@ -273,7 +280,6 @@ class ELRPlusModel(IndexedModel):
         self.optimizer.apply_gradients(zip(gradients, weights))
 
         self._track_losses(x, loss, parts)
-        ema_logits = (teacher_logits[0] + teacher_logits[1]) / 2.0
         logs = self.compute_metrics(x, y, ema_logits, sample_weight=sample_weight)
         return self.step_logs(logs)
 
@@ -328,6 +334,7 @@ class ELRPlusModel(IndexedModel):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        config.setdefault("track_margins", False)  # saved before margins were tracked
         for key in ("network1", "network2", "ema_network1", "ema_network2"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

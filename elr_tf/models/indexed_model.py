@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from elr_tf import inputs as inputs_lib
+from elr_tf.margin_tracker import MarginTracker
 from elr_tf.target_table import TargetTable
 
 
@@ -74,6 +75,27 @@ class IndexedModel(keras.Model):
             )
             setattr(self, f"_target_layer_{k}", layer)
 
+    def add_margin_tracker(self, track, num_examples):
+        """Creates `margin_tracker` (a `MarginTracker`) when `track` is true."""
+        if not isinstance(track, bool):
+            raise ValueError(
+                f"`track_margins` must be True or False. Received: track_margins={track!r}"
+            )
+        self.track_margins = track
+        self.margin_tracker = MarginTracker(num_examples, name="margin_tracker") if track else None
+
+    def update_margins(self, index, logits, labels):
+        """Adds the batch's label margins to `margin_tracker` (if tracking)."""
+        if self.margin_tracker is not None:
+            self.margin_tracker.update(index, logits, labels)
+
+    @property
+    def average_margins(self):
+        """float32 `[num_examples]` logit margin of the given label averaged
+        over training (AUM; NaN for ids never trained on), or None when the
+        model was built with `track_margins=False`."""
+        return None if self.margin_tracker is None else self.margin_tracker.means()
+
     @property
     def target_layers(self):
         """The `TargetTable` layers: one for ELR, `(T1, T2)` for ELR+."""
@@ -101,6 +123,7 @@ class IndexedModel(keras.Model):
             "lam": self.lam,
             "table_dtype": first.storage_dtype,
             "table_placement": first.placement,
+            "track_margins": self.track_margins,
         }
 
     @property

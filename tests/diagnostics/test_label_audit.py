@@ -244,3 +244,121 @@ def test_csv_with_class_names(tmp_path):
         assert row["true_label_name"] == names[int(row["true_label"])]
         table_class = int(row["table_class"])
         assert row["table_class_name"] == (names[table_class] if table_class >= 0 else "")
+
+
+# --- find_label_issues --------------------------------------------------------
+
+# Averaged logit margins by id for TABLE: rows 3 and 4 (wrong labels) were
+# fought hardest; row 2 (also wrong) a little; row 5's label is right.
+MARGINS = np.array([2.0, 3.0, -0.5, -2.0, -1.5, 1.0])
+
+
+def test_find_label_issues_ranks_by_the_combined_score():
+    report = elr_tf.find_label_issues(TABLE, LABELS, true_labels=TRUE, margins=MARGINS)
+    assert report.score_name == "combined" and report.flag_rule == "estimate"
+    # Table margin ranks (0 = least suspicious): [0.1, 0.1, 0.4, 1.0, 0.8, 0.6]
+    # (ids 0 and 1 tie at -0.7); -margins ranks: [0.2, 0, 0.6, 1.0, 0.8, 0.4].
+    expected = {0: 0.15, 1: 0.05, 2: 0.5, 3: 1.0, 4: 0.8, 5: 0.5}
+    np.testing.assert_array_equal(report.ids, [3, 4, 2, 5, 0, 1])
+    np.testing.assert_allclose(report.score, [expected[i] for i in report.ids])
+    np.testing.assert_allclose(report.aum, MARGINS[report.ids])
+    # Wrong labels {0.5, 1.0, 0.8} vs right {0.15, 0.05, 0.5}: one tie.
+    assert report.metrics()["auroc"] == pytest.approx(8.5 / 9)
+
+
+@pytest.mark.parametrize(
+    "score, expected",
+    [
+        ("margin", [0.1 - 0.8, 0.1 - 0.8, 1 / 3 - 2 / 3, 0.6, 0.5, 0.0]),
+        ("self_confidence", [0.2, 0.2, 1 / 3, 0.9, 0.9, 0.6]),
+        ("aum", -MARGINS),
+    ],
+)
+def test_single_scores(score, expected):
+    report = elr_tf.find_label_issues(TABLE, LABELS, score=score, margins=MARGINS)
+    order = np.argsort(report.ids)
+    np.testing.assert_allclose(report.score[order], expected, atol=1e-6)
+    assert (np.diff(report.score) <= 1e-12).all()  # most suspicious first
+
+
+def test_estimate_flags_the_estimated_count_per_class():
+    # Thresholds (normalised rows): class 0: (0.8 + 0.1) / 2 = 0.45; class 1:
+    # (0.8 + 0.4) / 2 = 0.6; class 2: (2/3 + 0.1) / 2 = 0.383. Confident:
+    # id 0 -> 0, id 1 -> 1, id 2 -> 2, id 3 (label 2) -> 0, id 4 (label 0)
+    # -> 1, id 5 (label 1) -> none. Joint rows: label 0 {0: 1, 1: 1},
+    # label 1 {1: 1}, label 2 {2: 1, 0: 1}; calibrated to 2, 2, 2 examples:
+    # one wrong label among label 0 and one among label 2.
+    report = elr_tf.find_label_issues(TABLE, LABELS, true_labels=TRUE, score="margin")
+    assert report.num_estimated == 2
+    np.testing.assert_array_equal(np.sort(report.ids[report.flagged]), [3, 4])
+    metrics = report.metrics()
+    assert (metrics["num_estimated"], metrics["num_noisy"], metrics["num_flagged"]) == (2, 3, 2)
+    assert metrics["precision"] == 1.0
+
+
+def test_argmax_rule_is_kept_as_an_option():
+    report = elr_tf.find_label_issues(TABLE, LABELS, flag="argmax")
+    np.testing.assert_array_equal(np.sort(report.ids[report.flagged]), [3, 4, 5])
+    assert report.score_name == "margin"  # no margins known
+
+
+def test_model_source_uses_its_tracked_margins_and_ids():
+    backbone = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    model = elr_tf.ELRModel(backbone, num_examples=6, num_classes=3)
+    model.target_layers[0].table.assign(TABLE)
+    model.margin_tracker.sums.assign(np.stack([MARGINS, np.ones(6)], axis=1).astype("float32"))
+    report = elr_tf.find_label_issues(model, LABELS[[5, 3]], ids=[5, 3])
+    assert report.score_name == "combined"
+    np.testing.assert_array_equal(report.ids, [3, 5])
+    np.testing.assert_allclose(report.aum, [-2.0, 1.0])
+
+
+def test_find_label_issues_bad_arguments():
+    with pytest.raises(ValueError, match="`flag` must be one of estimate, argmax.*'top'"):
+        elr_tf.find_label_issues(TABLE, LABELS, flag="top")
+    with pytest.raises(ValueError, match="`score` must be one of.*'loss'"):
+        elr_tf.find_label_issues(TABLE, LABELS, score="loss")
+    with pytest.raises(ValueError, match="score='aum'.*track_margins=True"):
+        elr_tf.find_label_issues(TABLE, LABELS, score="aum")
+    with pytest.raises(ValueError, match="margins.*\\(6,\\).*shape=\\(5,\\)"):
+        elr_tf.find_label_issues(TABLE, LABELS, margins=MARGINS[:5])
+
+
+def test_csv_has_the_margin_column_when_tracked(tmp_path):
+    report = elr_tf.find_label_issues(TABLE, LABELS, margins=MARGINS)
+    report.to_csv(tmp_path / "audit.csv")
+    with open(tmp_path / "audit.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(label_audit.CSV_COLUMNS) + ["aum"]
+    assert [int(r["id"]) for r in rows] == list(report.ids)
+    assert float(rows[0]["aum"]) == -2.0
+
+
+def test_suspects_grid_from_memory_and_from_files(tmp_path):
+    from PIL import Image
+
+    from elr_tf.data import ExampleSet
+    from elr_tf.diagnostics import suspects
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (6, 12, 10, 1), dtype=np.uint8)
+    in_memory = ExampleSet(ids=np.arange(6), labels=LABELS, true_labels=TRUE, images=images)
+    report = elr_tf.find_label_issues(TABLE, LABELS, true_labels=TRUE, margins=MARGINS)
+    drawn = suspects.plot_suspects(
+        report, in_memory, tmp_path / "s.png", class_names=["cat", "dog", "fox"], count=4
+    )
+    np.testing.assert_array_equal(drawn, report.ids[:4])
+    assert Image.open(tmp_path / "s.png").size[0] > 400
+
+    paths = []
+    for k in range(6):
+        path = tmp_path / f"{k}.png"
+        Image.fromarray(rng.integers(0, 255, (30, 20, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    on_disk = ExampleSet(ids=np.arange(6), labels=LABELS, paths=np.array(paths))
+    thumbnails = suspects.suspect_images(on_disk, [4, 1])
+    assert thumbnails[0].shape == (96, 64, 3) and thumbnails[0].dtype == np.uint8
+    suspects.plot_suspects(report, on_disk, tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="ids of the example set.*\\[9\\]"):
+        suspects.suspect_images(on_disk, [9])

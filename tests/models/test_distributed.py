@@ -61,6 +61,13 @@ def _compare(reference, distributed):
         np.testing.assert_allclose(w_b.numpy(), w_a.numpy(), atol=1e-5)
     for key in ("loss", "ce", "elr"):
         np.testing.assert_allclose(hist_b[key], hist_a[key], rtol=1e-5, atol=1e-6)
+    # The averaged margins (AUM) are gathered across replicas like the table.
+    margins_a, margins_b = model_a.average_margins.numpy(), model_b.average_margins.numpy()
+    assert np.isfinite(margins_a).all()
+    np.testing.assert_allclose(margins_b, margins_a, atol=1e-5)
+    np.testing.assert_array_equal(
+        model_b.margin_tracker.counts().numpy(), model_a.margin_tracker.counts().numpy()
+    )
 
 
 def test_two_replicas_match_single_device(mirrored):
@@ -95,6 +102,12 @@ def test_uneven_last_batch_updates_every_row(mirrored):
     assert np.count_nonzero(copies[0].sum(axis=1)) == 91
     reference, _ = _train(tf.distribute.get_strategy(), epochs=1, num_examples=91)
     np.testing.assert_allclose(copies[0], reference.target_table.numpy(), atol=1e-6)
+    margin_copies = [v.numpy() for v in model.margin_tracker.sums.value.values]
+    np.testing.assert_array_equal(margin_copies[0], margin_copies[1])
+    np.testing.assert_array_equal(margin_copies[0][:, 1], np.ones(91))
+    np.testing.assert_allclose(
+        model.average_margins.numpy(), reference.average_margins.numpy(), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("aggregation", ["none", "only_first_replica"])

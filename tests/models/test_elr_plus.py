@@ -11,6 +11,7 @@ import elr_tf
 from elr_tf import losses
 from elr_tf.callbacks import Mixup, mixup
 from elr_tf.callbacks.weight_averaging import WeightAveraging
+from elr_tf.margin_tracker import label_margin
 from elr_tf.models import ELRPlusModel
 
 N, D, C = 32, 5, 3
@@ -169,6 +170,8 @@ def test_co_targets_come_from_the_other_networks_average(seed):
         [np.zeros_like(kernel), np.zeros(8, "float32"), np.zeros_like(out_kernel), bias]
     )
     expected_table2 = 0.4 * _softmax(model.network1(x).numpy())
+    # The margins are read from the averaged copies' mean logits.
+    expected_margins = label_margin((model.network1(x) + bias) / 2.0, y).numpy()
     model.fit(
         _ordered(x, y, batch=N),
         epochs=1,
@@ -182,6 +185,7 @@ def test_co_targets_come_from_the_other_networks_average(seed):
     np.testing.assert_allclose(
         model.target_table.numpy(), (table1 + table2) / 2, rtol=1e-6, atol=1e-8
     )
+    np.testing.assert_allclose(model.average_margins.numpy(), expected_margins, rtol=1e-5)
 
 
 # --- fit, input forms, evaluation ---------------------------------------------
@@ -293,6 +297,9 @@ def test_two_replicas_match_single_device_without_mixup(mirrored):
             np.testing.assert_allclose(w_b.numpy(), w_a.numpy(), atol=1e-5)
     for key in ("loss", "ce1", "ce2", "elr1", "elr2"):
         np.testing.assert_allclose(hist_b[key], hist_a[key], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model_b.average_margins.numpy(), model_a.average_margins.numpy(), atol=1e-5
+    )
 
 
 def test_two_replicas_with_mixup_keep_copies_identical(mirrored):

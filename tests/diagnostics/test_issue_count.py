@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from elr_tf.diagnostics import issue_count
+
+# Given labels 0, 0, 0, 1, 1, 1. Per-class thresholds: class 0 mean of
+# P[:3, 0] = (0.9 + 0.8 + 0.1) / 3 = 0.6; class 1 mean of P[3:, 1] =
+# (0.7 + 0.8 + 0.3) / 3 = 0.6.
+PROBS = np.array(
+    [
+        [0.9, 0.1],  # label 0, confidently 0
+        [0.8, 0.2],  # label 0, confidently 0
+        [0.1, 0.9],  # label 0, confidently 1 -> off-diagonal
+        [0.3, 0.7],  # label 1, confidently 1
+        [0.2, 0.8],  # label 1, confidently 1
+        [0.7, 0.3],  # label 1, confidently 0 -> off-diagonal
+    ]
+)
+LABELS = np.array([0, 0, 0, 1, 1, 1])
+
+
+def test_confident_joint_by_hand():
+    np.testing.assert_array_equal(issue_count.confident_joint(PROBS, LABELS), [[2, 1], [1, 2]])
+
+
+def test_example_above_no_threshold_is_not_counted_and_rows_are_calibrated():
+    probs = np.vstack([PROBS, [0.55, 0.45]])  # label 0; below both thresholds
+    labels = np.append(LABELS, 0)
+    # Thresholds: class 0 (0.9 + 0.8 + 0.1 + 0.55) / 4 = 0.5875; class 1 0.6.
+    joint = issue_count.confident_joint(probs, labels)
+    np.testing.assert_array_equal(joint, [[2, 1], [1, 2]])
+    # Row 0 holds 3 counted examples for 4 given labels: scaled by 4/3, its
+    # off-diagonal 1 becomes 1.33 -> 1.
+    np.testing.assert_array_equal(issue_count.estimate_issue_counts(probs, labels), [1, 1])
+
+
+def test_above_several_thresholds_counts_the_most_probable():
+    probs = np.array([[0.5, 0.5, 0.0], [0.3, 0.6, 0.1], [0.1, 0.1, 0.8]])
+    # Thresholds 0.5 (label 0), 0.6 (label 1), 0.8 (label 2): row 0 reaches
+    # class 0 only; the argmax among classes above threshold wins.
+    joint = issue_count.confident_joint(probs, np.array([0, 1, 2]))
+    np.testing.assert_array_equal(joint, np.eye(3, dtype=int))
+
+
+def test_clean_table_estimates_nothing_and_a_flipped_class_is_found():
+    # Rows that put 7/8 on their true class (exact in binary floating point,
+    # so the thresholds are exactly 7/8): the estimate is exact.
+    true = np.repeat(np.arange(3), 100)
+    probs = np.full((300, 3), 1 / 16)
+    probs[np.arange(300), true] = 7 / 8
+    assert issue_count.estimate_issue_counts(probs, true).sum() == 0
+    noisy = true.copy()
+    noisy[:20] = 1  # 20 examples of class 0 labelled 1
+    noisy[100:105] = 2  # 5 of class 1 labelled 2
+    np.testing.assert_array_equal(issue_count.estimate_issue_counts(probs, noisy), [0, 20, 5])
+
+
+def test_flag_per_class_takes_the_top_scores_of_each_label():
+    scores = np.array([0.1, 0.9, 0.5, np.nan, 0.8, 0.2, 0.7])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1])
+    flagged = issue_count.flag_per_class(scores, labels, [2, 1])
+    np.testing.assert_array_equal(flagged, [False, True, True, False, True, False, False])
+    # Never more than the label's examples, never a NaN score.
+    assert issue_count.flag_per_class(scores, labels, [9, 0]).sum() == 3
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="num_classes >= 2.*shape=\\(6,\\)"):
+        issue_count.confident_joint(PROBS[:, 0], LABELS)
+    with pytest.raises(ValueError, match="labels.*\\[0, 2\\).*max=2"):
+        issue_count.estimate_issue_counts(PROBS, np.array([0, 0, 0, 1, 1, 2]))
