@@ -1,23 +1,30 @@
 """Find the wrong labels two ways on the same noisy data: ELR vs cleanlab.
 
     pip install -r scripts/requirements-bench.txt
-    python scripts/compare_cleanlab.py --percent=0.4 --num_train=3000 --epochs=3
+    python scripts/compare_cleanlab.py --flagfile=configs/fashion_mnist_sym.cfg \
+        --arch=mini_cnn --num_train=3000 --epochs=15 --t0=15 \
+        --grid=sym:0.2,sym:0.4,sym:0.6,sym:0.8,asym:0.4 --noise_seeds=1,2
 
-(a) ELR: trains one network with ELR and audits its target table
-    (`elr_tf.audit_labels`, flags `argmax(T[i]) != y[i]`, ranks by
-    `1 - T[i, y] / sum(T[i])`).
-(b) cleanlab (confident learning): trains the same backbone with plain
+For every noise setting of `--grid` and every seed of `--noise_seeds` (the
+seed draws the subset, the split, the noisy labels and the initial weights),
+on the same noisy data:
+
+(a) ELR: trains one network with ELR and calls `elr_tf.find_label_issues`
+    on it (the target table and the averaged logit margins it kept during
+    that run; `--audit_score`, `--audit_flag` choose the score and the rule).
+(b) ELR, argmax rule: the same run, flagging `argmax(T[i]) != y[i]`.
+(c) cleanlab (confident learning): trains the same backbone with plain
     cross-entropy for the same epochs on k-1 of `--folds` stratified folds,
     predicts the held-out fold, and runs `cleanlab.filter.find_label_issues`
-    on the out-of-sample probabilities; ranks by `1 - p[i, y]` (cleanlab's
-    self-confidence quality score).
-(c) cleanlab on ELR's table: `find_label_issues` with the normalised ELR
-    table as `pred_probs` (no extra training; the table is an in-sample
-    temporal ensemble, not out-of-sample).
+    on the out-of-sample probabilities; ranks by cleanlab's label quality
+    score.
+(d) cleanlab on ELR's table: `find_label_issues` with the normalised table
+    as `pred_probs` (no extra training).
 
-All training flags of `scripts/train.py` apply (data set, noise, backbone,
-optimiser, schedule); `--percent` defaults to 0.4 here. Prints precision,
-recall, F1, AUROC and average precision of each method and its wall time.
+Prints one table: per setting and method, the mean over seeds of precision,
+recall, F1, AUROC, average precision, the estimated and the true number of
+wrong labels and the wall time (training included); then the ceiling, the F1
+of each score when exactly the true number of examples is flagged.
 """
 
 import dataclasses
@@ -33,26 +40,47 @@ from absl import app, flags  # noqa: E402
 from elr_tf import checks, diagnostics  # noqa: E402
 from elr_tf.experiment import flags as elr_flags  # noqa: E402
 from elr_tf.experiment.assemble import assemble, load_noisy_data  # noqa: E402
+from elr_tf.experiment.config import flag_name  # noqa: E402
 
-_COLUMNS = ("precision", "recall", "f1", "auroc", "auprc", "num_flagged", "seconds")
+_COLUMNS = (
+    ("precision", "prec", ".3f"),
+    ("recall", "recall", ".3f"),
+    ("f1", "F1", ".3f"),
+    ("auroc", "AUROC", ".4f"),
+    ("auprc", "AUPRC", ".3f"),
+    ("num_estimated", "est.", ".0f"),
+    ("num_noisy", "true", ".0f"),
+    ("seconds", "s", ".0f"),
+)
+ELR = "ELR find_label_issues"
+ELR_ARGMAX = "ELR table, argmax rule"
+ON_TABLE = "cleanlab on ELR table"
+# Scores whose ceiling (F1 at the true count) is printed.
+CEILING_SCORES = ("combined", "margin", "self_confidence", "aum")
+
+
+def cleanlab_name(folds):
+    return f"cleanlab, {folds}-fold CE"
 
 
 def compare(config, folds=5):
-    """Runs the three label-error detectors; returns `{method: metrics}`.
+    """Runs the label-error detectors on one noisy data set; returns their figures.
 
     Args:
         config: a `TrainConfig` with synthetic noise (`noise_rate` > 0
             or a noise matrix) so that the wrong labels are known.
-            `config.loss` is ignored: (a) uses ELR, (b) cross-entropy.
+            `config.loss` is ignored: (a) uses ELR, (c) cross-entropy.
         folds: number of cross-validation folds for cleanlab, >= 2.
 
     Returns:
         dict of method name to `diagnostics.detection_metrics` figures plus
-        `seconds` (wall time, training included); the ELR entry also has
-        `test_accuracy`. The key `"data"` describes the data.
+        `seconds` (wall time, training included), `num_estimated` and
+        `ceiling_f1` (F1 when the true number of examples is flagged by the
+        method's score); the ELR entry also has `test_accuracy` and
+        `ceiling_f1_<score>` for each of `CEILING_SCORES`. The key `"data"`
+        describes the data.
     """
-    import cleanlab.filter
-    import cleanlab.rank
+    import cleanlab  # noqa: F401 (fails before any training when it is missing)
 
     if checks.positive_int("folds", folds) < 2:
         raise ValueError(f"`folds` must be an integer >= 2. Received: folds={folds!r}")
@@ -72,64 +100,183 @@ def compare(config, folds=5):
             "num_train": len(train),
             "noise_rate_requested": config.noise_rate,
             "noise_rate_realised": realised,
+            "asymmetric": config.asymmetric,
+            "seed": config.seed,
             "epochs": config.epochs,
             "arch": config.arch,
             "folds": folds,
         }
     }
+    score = None if config.audit_score == "auto" else config.audit_score
 
     start = time.perf_counter()
     run = _fit(dataclasses.replace(config, loss="elr"), loaded)
     model = run.model
-    report = diagnostics.audit(model, train.labels, ids=train.ids, true_labels=train.true_labels)
+
+    def find(score, flag=config.audit_flag):
+        return diagnostics.find_label_issues(
+            model, train.labels, train.ids, train.true_labels, score=score, flag=flag
+        )
+
+    report = find(score)
     elr = report.metrics()
     elr["seconds"] = time.perf_counter() - start
+    elr["ceiling_f1"] = ceiling_f1(report.score, report.is_noisy)
+    for name in CEILING_SCORES:
+        ranked = find(name)
+        elr[f"ceiling_f1_{name}"] = ceiling_f1(ranked.score, ranked.is_noisy)
+        elr[f"auroc_{name}"] = ranked.metrics()["auroc"]
     elr["test_accuracy"] = _accuracy(model, run.eval_dataset(data.test), data.test.labels)
-    results["ELR table"] = elr
+    results[ELR] = elr
+
+    argmax = find(score, flag="argmax").metrics()
+    argmax["seconds"] = elr["seconds"]
+    argmax["num_estimated"] = argmax["num_flagged"]
+    argmax["ceiling_f1"] = elr["ceiling_f1"]
+    results[ELR_ARGMAX] = argmax
 
     start = time.perf_counter()
     pred_probs = _cross_validated_probs(dataclasses.replace(config, loss="ce"), loaded, folds)
-    issues = cleanlab.filter.find_label_issues(train.labels, pred_probs)
-    quality = cleanlab.rank.get_label_quality_scores(train.labels, pred_probs)
-    confident = diagnostics.detection_metrics(issues, 1.0 - quality, noisy)
-    confident["seconds"] = time.perf_counter() - start
-    results[f"cleanlab, {folds}-fold CE"] = confident
+    results[cleanlab_name(folds)] = _cleanlab(train.labels, pred_probs, noisy)
+    results[cleanlab_name(folds)]["seconds"] = time.perf_counter() - start
 
     start = time.perf_counter()
     table = model.target_table.numpy()[train.ids].astype(np.float64)
     table /= table.sum(axis=1, keepdims=True)
-    issues = cleanlab.filter.find_label_issues(train.labels, table)
-    quality = cleanlab.rank.get_label_quality_scores(train.labels, table)
-    on_table = diagnostics.detection_metrics(issues, 1.0 - quality, noisy)
-    on_table["seconds"] = time.perf_counter() - start + elr["seconds"]
-    results["cleanlab on ELR table"] = on_table
+    results[ON_TABLE] = _cleanlab(train.labels, table, noisy)
+    results[ON_TABLE]["seconds"] = time.perf_counter() - start + elr["seconds"]
     return results
 
 
-def format_results(results):
-    """The results of `compare` as a plain-text table."""
-    info = results["data"]
-    realised = info["noise_rate_realised"]
+def ceiling_f1(scores, positives):
+    """F1 when exactly the `positives.sum()` highest scores are flagged."""
+    scores = np.nan_to_num(np.asarray(scores, np.float64), nan=-np.inf)
+    positives = np.asarray(positives, bool)
+    count = int(positives.sum())
+    if count == 0:
+        return float("nan")
+    top = np.argsort(-scores, kind="stable")[:count]
+    # Flagging as many as there are positives makes precision = recall = F1.
+    return float(positives[top].mean())
+
+
+def _cleanlab(labels, pred_probs, noisy):
+    import cleanlab.count
+    import cleanlab.filter
+    import cleanlab.rank
+
+    issues = cleanlab.filter.find_label_issues(labels, pred_probs)
+    quality = cleanlab.rank.get_label_quality_scores(labels, pred_probs)
+    result = diagnostics.detection_metrics(issues, 1.0 - quality, noisy)
+    result["num_estimated"] = int(cleanlab.count.num_label_issues(labels, pred_probs))
+    result["ceiling_f1"] = ceiling_f1(1.0 - quality, noisy)
+    return result
+
+
+def run_grid(config, settings, seeds, folds=5, log=print):
+    """`compare` for every `(kind, rate)` of `settings` and every seed.
+
+    Args:
+        config: the base `TrainConfig`; each run replaces its noise rate,
+            `asymmetric` and `seed`.
+        settings: sequence of `(kind, rate)`, kind `"sym"` or `"asym"`.
+        seeds: sequence of int seeds.
+        folds: cleanlab's cross-validation folds.
+        log: called with a one-line summary after each run.
+
+    Returns:
+        list of `((kind, rate), seed, results)`.
+    """
+    grid = []
+    for kind, rate in settings:
+        for seed in seeds:
+            setting = dataclasses.replace(
+                config, noise_rate=rate, asymmetric=kind == "asym", seed=seed
+            )
+            results = compare(setting, folds=folds)
+            grid.append(((kind, rate), seed, results))
+            log(
+                f"{kind} {rate:g} seed {seed}: "
+                + "; ".join(
+                    f"{method} F1 {m['f1']:.3f} AUROC {m['auroc']:.4f} {m['seconds']:.0f} s"
+                    for method, m in results.items()
+                    if method != "data"
+                )
+            )
+    return grid
+
+
+def format_grid(grid):
+    """The results of `run_grid` as plain-text tables (means over seeds)."""
+    first = grid[0][2]
+    info = first["data"]
+    methods = [m for m in first if m != "data"]
     lines = [
-        f"{info['dataset']}: {info['num_train']} training examples, symmetric noise "
-        f"{info['noise_rate_requested']:.0%} requested, {realised:.1%} wrong labels; "
-        f"{info['arch']}, {info['epochs']} epochs, cleanlab {info['folds']} folds",
-        f"{'method':<26}" + "".join(f"{c:>12}" for c in _COLUMNS),
+        f"{info['dataset']}, {info['num_train']} training examples, {info['arch']}, "
+        f"{info['epochs']} epochs, cleanlab {info['folds']} folds; means over seeds "
+        f"{sorted({seed for _, seed, _ in grid})}; seconds include training",
+        f"{'noise':<10}{'method':<26}" + "".join(f"{label:>8}" for _, label, _ in _COLUMNS),
     ]
-    for method, metrics in results.items():
-        if method == "data":
-            continue
-        cells = []
-        for column in _COLUMNS:
-            value = metrics[column]
-            cells.append(f"{value:>12d}" if column == "num_flagged" else f"{value:>12.3f}")
-        lines.append(f"{method:<26}" + "".join(cells))
-    elr = results["ELR table"]
+    settings = list(dict.fromkeys(setting for setting, _, _ in grid))
+    for setting in settings:
+        runs = [results for s, _, results in grid if s == setting]
+        realised = np.mean([r["data"]["noise_rate_realised"] for r in runs])
+        label = f"{setting[0]} {setting[1]:.0%}"
+        for method in methods:
+            cells = []
+            for key, _, fmt in _COLUMNS:
+                value = np.mean([r[method][key] for r in runs])
+                cells.append(f"{value:>8{fmt}}")
+            lines.append(f"{label:<10}{method:<26}" + "".join(cells))
+            label = f"({realised:.1%})" if label.startswith(setting[0]) else ""
+    lines.append("")
     lines.append(
-        f"(actually wrong: {elr['num_noisy']}; ELR model test accuracy "
-        f"{elr['test_accuracy']:.3f}; seconds include training)"
+        "Ceiling: F1 when exactly the true number of wrong labels is flagged by each score "
+        "(and its AUROC)"
     )
+    cleanlab = cleanlab_name(info["folds"])
+    header = [f"ELR {name}" for name in CEILING_SCORES] + [cleanlab]
+    lines.append(f"{'noise':<10}" + "".join(f"{h:>24}" for h in header))
+    for setting in settings:
+        runs = [results for s, _, results in grid if s == setting]
+        pairs = [
+            (
+                np.mean([r[ELR][f"ceiling_f1_{name}"] for r in runs]),
+                np.mean([r[ELR][f"auroc_{name}"] for r in runs]),
+            )
+            for name in CEILING_SCORES
+        ]
+        pairs.append(
+            (
+                np.mean([r[cleanlab]["ceiling_f1"] for r in runs]),
+                np.mean([r[cleanlab]["auroc"] for r in runs]),
+            )
+        )
+        cells = "".join(f"{f'{f1:.3f} / {auroc:.4f}':>24}" for f1, auroc in pairs)
+        lines.append(f"{setting[0] + f' {setting[1]:.0%}':<10}" + cells)
+    accuracy = np.mean([r[ELR]["test_accuracy"] for _, _, r in grid])
+    lines.append(f"(ELR models' mean test accuracy {accuracy:.3f})")
     return "\n".join(lines)
+
+
+def parse_grid(text):
+    """`"sym:0.2,asym:0.4"` -> `[("sym", 0.2), ("asym", 0.4)]`; ValueError names the flag."""
+    settings = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        kind, _, rate = item.partition(":")
+        try:
+            value = float(rate)
+        except ValueError:
+            value = None
+        if kind not in ("sym", "asym") or value is None or not 0.0 < value < 1.0:
+            raise ValueError(
+                "`--grid` must be a comma-separated list of sym:RATE or asym:RATE with "
+                f"0 < RATE < 1. Received: --grid={text!r} (item {item!r})"
+            )
+        settings.append((kind, value))
+    if not settings:
+        raise ValueError(f"`--grid` must name at least one setting. Received: --grid={text!r}")
+    return settings
 
 
 def _fit(config, loaded):
@@ -183,8 +330,23 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     config = elr_flags.config_from_flags(_HOLDERS)
+    # The grid sets the noise and the seed of every run: flags (or a
+    # flagfile's lines) that set them are not used, and the program says so.
+    replaced = [
+        f"--{flag_name(field)}={getattr(config, field.name)}"
+        for field in dataclasses.fields(config)
+        if field.name in ("noise_rate", "asymmetric", "seed")
+        and field.name in elr_flags.given_fields(_HOLDERS)
+    ]
+    if replaced:
+        print(
+            f"Not used: {' '.join(replaced)}; --grid and --noise_seeds set the noise and "
+            "the seed of every run."
+        )
     try:
-        results = compare(config, folds=_FOLDS.value)
+        settings = parse_grid(_GRID.value)
+        seeds = [checks.non_negative_int("--noise_seeds", int(s)) for s in _SEEDS.value]
+        grid = run_grid(config, settings, seeds, folds=_FOLDS.value)
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     except ImportError as error:
@@ -192,7 +354,7 @@ def main(argv):
             f"{error}. Install the benchmark packages: pip install -r "
             "scripts/requirements-bench.txt"
         ) from error
-    print(format_results(results))
+    print(format_grid(grid))
 
 
 if __name__ == "__main__":
@@ -200,6 +362,11 @@ if __name__ == "__main__":
     # next to other programs defining the same training flags.
     _HOLDERS = elr_flags.define_flags()
     _FOLDS = flags.DEFINE_integer("folds", 5, "Cross-validation folds for cleanlab.")
-    flags.FLAGS.set_default("percent", 0.4)
+    _GRID = flags.DEFINE_string(
+        "grid",
+        "sym:0.2,sym:0.4,sym:0.6,sym:0.8,asym:0.4",
+        "Noise settings, comma-separated kind:rate with kind sym or asym.",
+    )
+    _SEEDS = flags.DEFINE_list("noise_seeds", ["1", "2"], "Seeds; each draws its own noise.")
     flags.FLAGS.set_default("verbose", 0)
     app.run(main)

@@ -28,6 +28,11 @@ from elr_tf.experiment.train import train  # noqa: E402
 _PERCENT = flags.DEFINE_float("percent", 0.4, "Symmetric noise rate.")
 _EPOCHS = flags.DEFINE_integer("epochs", 30, "Epochs per model.")
 _NUM_TRAIN = flags.DEFINE_integer("num_train", 5000, "Training examples (0: all 60000).")
+_ARCH = flags.DEFINE_string("arch", "mini_cnn", "Backbone preset (elr_tf.models.backbones).")
+_WEIGHT_DECAY = flags.DEFINE_float("weight_decay", 5e-4, "L2 weight decay.")
+_EVAL_EXAMPLES = flags.DEFINE_integer(
+    "eval_examples", 2000, "Test examples read by the periodic test evaluation (0: all)."
+)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "runs/demo", "Where the two runs are written.")
 _EVAL_EVERY = flags.DEFINE_integer(
     "eval_every", 5, "Test evaluation and memorisation monitor every this many epochs."
@@ -41,18 +46,19 @@ def main(argv):
     for loss in ("ce", "elr"):
         config = TrainConfig(
             dataset="fashion_mnist",
-            arch="small_cnn",
+            arch=_ARCH.value,
             loss=loss,
             noise_rate=_PERCENT.value,
             epochs=_EPOCHS.value,
             num_train=_NUM_TRAIN.value or None,
             restart_epochs=_EPOCHS.value,
-            weight_decay=5e-4,
+            weight_decay=_WEIGHT_DECAY.value,
             augment=False,
             name=loss,
             output_dir=_OUTPUT_DIR.value,
             verbose=_VERBOSE.value,
             eval_every=_EVAL_EVERY.value,
+            eval_examples=_EVAL_EXAMPLES.value,
         )
         print(
             f"=== {loss.upper()}: {config.epochs} epochs, {config.noise_rate:.0%} symmetric noise"

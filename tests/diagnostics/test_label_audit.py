@@ -222,15 +222,33 @@ def test_compare_cleanlab_runs_on_tiny_settings():
     config = TrainConfig(
         arch="tiny_cnn", num_train=400, epochs=1, batch_size=64, noise_rate=0.4, seed=0, verbose=0
     )
-    results = script.compare(config, folds=2)
+    logged = []
+    grid = script.run_grid(config, [("sym", 0.4), ("asym", 0.4)], [0], folds=2, log=logged.append)
+    assert [(setting, seed) for setting, seed, _ in grid] == [(("sym", 0.4), 0), (("asym", 0.4), 0)]
+    assert logged[1].startswith("asym 0.4 seed 0: ") and grid[1][2]["data"]["asymmetric"]
+    results = grid[0][2]
     assert results["data"]["num_train"] == 360
     methods = [m for m in results if m != "data"]
-    assert methods == ["ELR table", "cleanlab, 2-fold CE", "cleanlab on ELR table"]
+    assert methods == [script.ELR, script.ELR_ARGMAX, "cleanlab, 2-fold CE", script.ON_TABLE]
     for method in methods:
-        for name in ("precision", "recall", "f1", "auroc", "auprc", "seconds"):
+        for name in ("precision", "recall", "f1", "auroc", "auprc", "seconds", "ceiling_f1"):
             assert np.isfinite(results[method][name]), (method, name)
-        assert results[method]["num_noisy"] == results["ELR table"]["num_noisy"] > 0
-    assert "cleanlab, 2-fold CE" in script.format_results(results)
+        assert results[method]["num_noisy"] == results[script.ELR]["num_noisy"] > 0
+        assert results[method]["num_estimated"] >= 0
+    table = script.format_grid(grid)
+    assert "cleanlab, 2-fold CE" in table and "Ceiling" in table and "asym 40%" in table
+
+
+def test_ceiling_f1_and_grid_parsing():
+    script = _load_script("compare_cleanlab")
+    positives = np.array([True, False, True, False])
+    # Top 2 by score: ids 0 (positive) and 1 (negative).
+    assert script.ceiling_f1([0.9, 0.8, 0.1, 0.0], positives) == 0.5
+    assert script.parse_grid("sym:0.2, asym:0.4") == [("sym", 0.2), ("asym", 0.4)]
+    with pytest.raises(ValueError, match="--grid.*'sym:1.5'"):
+        script.parse_grid("sym:1.5")
+    with pytest.raises(ValueError, match="--grid.*'pair:0.2'"):
+        script.parse_grid("pair:0.2")
 
 
 def test_csv_with_class_names(tmp_path):

@@ -4,8 +4,9 @@ import io
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from elr_tf.experiment.callbacks import EpochLine, PeriodicDiagnostics
+from elr_tf.experiment.callbacks import EpochLine, PeriodicDiagnostics, TestEvaluation
 
 
 class _Recorder(keras.callbacks.Callback):
@@ -64,3 +65,22 @@ def test_epoch_line_is_one_concise_line():
         },
     )
     assert stream.getvalue() == "epoch 2/3  loss 0.5000  acc 0.7500  test acc 0.7000  2.2 s\n"
+
+
+def test_test_evaluation_reads_the_subset_until_the_last_epoch():
+    # The subset holds one example the model gets right; the whole set adds
+    # three it gets wrong, so the logged accuracy tells which set was read.
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model.layers[0].set_weights([np.eye(2, dtype="float32"), np.zeros(2, "float32")])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(2, name="top5")],
+    )
+    x = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], "float32")
+    y = np.array([0, 1, 1, 1])
+    subset = tf.data.Dataset.from_tensor_slices((x[:1], y[:1])).batch(4)
+    whole = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    evaluation = TestEvaluation({"test": subset}, {"test": whole}, epochs=3)
+    history = model.fit(x, y, epochs=3, verbose=0, callbacks=[evaluation])
+    assert history.history["test_accuracy"] == [1.0, 1.0, 0.25]

@@ -46,6 +46,11 @@ def test_folder_trains_one_epoch_and_names_classes_everywhere(tmp_path):
     rows = _audit_rows(summary["run_dir"])
     assert len(rows) == 15 and {r["label_name"] for r in rows} == {"cat", "dog", "emu"}
     assert os.path.exists(os.path.join(summary["run_dir"], "model.keras"))
+    # Ranked most suspicious first, and drawn from the image files.
+    scores = [float(r["score"]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert summary["label_issues"]["num_estimated"] >= 0
+    assert os.path.getsize(os.path.join(summary["run_dir"], "suspects.png")) > 0
 
 
 def test_csv_with_synthetic_noise_is_audited_against_the_given_labels(tmp_path):

@@ -51,6 +51,7 @@ def test_fashion_mnist_run_writes_its_directory(tmp_path):
         "audit.csv",
         "memorization.csv",
         "memorization.png",
+        "suspects.png",
     ):
         assert os.path.exists(os.path.join(run_dir, name)), name
     with open(os.path.join(run_dir, "summary.json")) as f:
@@ -66,6 +67,10 @@ def test_fashion_mnist_run_writes_its_directory(tmp_path):
     assert written["epochs"] == 2
     detection = written["label_detection"]
     assert detection["num_examples"] == summary["num_train"]
+    issues = written["label_issues"]
+    assert (issues["score"], issues["flag"]) == ("combined", "estimate")
+    assert issues["num_estimated"] == detection["num_estimated"] > 0
+    assert issues["num_flagged"] == detection["num_flagged"]
     assert 0 <= detection["precision"] <= 1 and 0 <= detection["auroc"] <= 1
     # 60% symmetric noise, true class included: about 0.6 * 0.9 wrong.
     assert 0.45 < written["noise_rate_realised"] < 0.63
