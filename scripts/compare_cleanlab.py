@@ -198,7 +198,8 @@ def run_grid(config, settings, seeds, folds=5, log=print):
             log(
                 f"{kind} {rate:g} seed {seed}: "
                 + "; ".join(
-                    f"{method} F1 {m['f1']:.3f} AUROC {m['auroc']:.4f} {m['seconds']:.0f} s"
+                    f"{method} F1 {m['f1']:.3f} AUROC {m['auroc']:.4f} est {m['num_estimated']}"
+                    f"/{m['num_noisy']} ceiling {m['ceiling_f1']:.3f} {m['seconds']:.0f} s"
                     for method, m in results.items()
                     if method != "data"
                 )

@@ -1,17 +1,20 @@
 """Demo: ELR vs plain cross-entropy on Fashion-MNIST with noisy labels.
 
-    python scripts/demo.py            # 40% symmetric noise, offline
+    python scripts/demo.py            # 60% symmetric noise, offline, ~3 minutes on 2 cores
 
 Trains the same small CNN twice on the same noisy labels — once with
 cross-entropy, once with ELR — and prints both final test accuracies (the
-test labels are clean). Data come from the Debian `dataset-fashion-mnist`
-files, so nothing is downloaded.
+test labels are clean) and how many wrong labels each memorised. Data come
+from the Debian `dataset-fashion-mnist` files, so nothing is downloaded.
 
-The setting is chosen so that memorisation shows within minutes on a CPU:
-5,000 examples, no augmentation, light weight decay, 30 epochs. There,
-cross-entropy starts fitting the wrong labels after about 10 epochs and its
-test accuracy falls, while ELR's does not. The test set and the memorisation
-monitor are read every `--eval_every` epochs (and on the first and last), and
+The setting is chosen so that memorisation shows within a few minutes on a
+2-core CPU: 1,500 examples, 60% symmetric noise, no augmentation, light
+weight decay, 40 epochs, `mini_cnn` (the small CNN at half width). There,
+cross-entropy fits the clean labels first (test accuracy peaks around epoch
+10) and then memorises the wrong ones, and its test accuracy falls; ELR's
+does not. The test accuracy is read on 2,000 test images every
+`--eval_every` epochs (and on the first epoch; the last epoch reads all
+10,000), the memorisation monitor on the training examples, and
 `<output_dir>/ce_vs_elr.png` overlays the two runs' memorisation curves.
 """
 
@@ -25,9 +28,11 @@ from elr_tf.diagnostics import memorization  # noqa: E402
 from elr_tf.experiment.config import TrainConfig  # noqa: E402
 from elr_tf.experiment.train import train  # noqa: E402
 
-_PERCENT = flags.DEFINE_float("percent", 0.4, "Symmetric noise rate.")
-_EPOCHS = flags.DEFINE_integer("epochs", 30, "Epochs per model.")
-_NUM_TRAIN = flags.DEFINE_integer("num_train", 5000, "Training examples (0: all 60000).")
+_PERCENT = flags.DEFINE_float("percent", 0.6, "Symmetric noise rate.")
+_EPOCHS = flags.DEFINE_integer("epochs", 40, "Epochs per model.")
+_NUM_TRAIN = flags.DEFINE_integer(
+    "num_train", 1500, "Examples drawn from the training set, 90% trained on (0: all 60000)."
+)
 _ARCH = flags.DEFINE_string("arch", "mini_cnn", "Backbone preset (elr_tf.models.backbones).")
 _WEIGHT_DECAY = flags.DEFINE_float("weight_decay", 5e-4, "L2 weight decay.")
 _EVAL_EXAMPLES = flags.DEFINE_integer(

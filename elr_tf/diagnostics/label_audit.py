@@ -16,8 +16,10 @@ per example:
 - `score`, the ranking score (higher: more likely wrong), one of `SCORES`:
   `"self_confidence"` `1 - P[i, y]`; `"margin"` the table margin above;
   `"aum"` `-aum`; `"combined"` (the default when margins are known) the
-  mean of the table margin and `-aum` each turned into ranks in `[0, 1]`,
-  so that where the run settled and how hard it fought the label both count;
+  mean of the self-confidence score and `-aum`, each turned into ranks in
+  `[0, 1]`, so that where the run settled and how hard it fought the label
+  both count (on Fashion-MNIST the table margin ranks worst of the four; see
+  the README's comparison);
 - `flagged`, by one of `FLAG_RULES`: `"estimate"` (default) estimates, per
   given label, how many examples are wrong from the table itself (the
   confident joint of Northcutt et al. 2021, `issue_count`) and flags that
@@ -352,7 +354,7 @@ def _verdicts(model_or_table, labels, ids, true_labels, score, flag, margins, th
         "self_confidence": lambda: np.where(seen, 1.0 - given, np.nan),
         "margin": lambda: margin,
         "aum": lambda: -aum,
-        "combined": lambda: (_unit_ranks(margin) + _unit_ranks(-aum)) / 2.0,
+        "combined": lambda: (_unit_ranks(1.0 - given) + _unit_ranks(-aum)) / 2.0,
     }
     values = scores[score]()
     counts = issue_count.estimate_issue_counts(shares[seen], labels[seen])

@@ -274,13 +274,15 @@ MARGINS = np.array([2.0, 3.0, -0.5, -2.0, -1.5, 1.0])
 def test_find_label_issues_ranks_by_the_combined_score():
     report = elr_tf.find_label_issues(TABLE, LABELS, true_labels=TRUE, margins=MARGINS)
     assert report.score_name == "combined" and report.flag_rule == "estimate"
-    # Table margin ranks (0 = least suspicious): [0.1, 0.1, 0.4, 1.0, 0.8, 0.6]
-    # (ids 0 and 1 tie at -0.7); -margins ranks: [0.2, 0, 0.6, 1.0, 0.8, 0.4].
-    expected = {0: 0.15, 1: 0.05, 2: 0.5, 3: 1.0, 4: 0.8, 5: 0.5}
+    # Self-confidence 1 - P[i, y] = [0.2, 0.2, 1/3, 0.9, 0.9, 0.6] as ranks
+    # in [0, 1] (ties share theirs): [0.1, 0.1, 0.4, 0.8, 1.0, 0.6] (the two
+    # 0.9s differ in float32, id 4 above id 3); -margins ranks: [0.2, 0, 0.6,
+    # 1.0, 0.8, 0.4]. The score is their mean.
+    expected = {0: 0.15, 1: 0.05, 2: 0.5, 3: 0.9, 4: 0.9, 5: 0.5}
     np.testing.assert_array_equal(report.ids, [3, 4, 2, 5, 0, 1])
     np.testing.assert_allclose(report.score, [expected[i] for i in report.ids])
     np.testing.assert_allclose(report.aum, MARGINS[report.ids])
-    # Wrong labels {0.5, 1.0, 0.8} vs right {0.15, 0.05, 0.5}: one tie.
+    # Wrong labels {0.5, 0.9, 0.9} vs right {0.15, 0.05, 0.5}: one tie.
     assert report.metrics()["auroc"] == pytest.approx(8.5 / 9)
 
 

@@ -297,3 +297,32 @@ def test_new_run_never_trains_on_top_of_a_foreign_directory(tmp_path):
     summary = train(_config(tmp_path, "--name=fm", "--epochs=1"))
     assert summary["run_dir"] != str(tmp_path / "fm")
     assert summary["epochs"] == 1
+
+
+@pytest.mark.slow
+@needs_fashion
+def test_demo_script_runs_both_losses_and_draws_the_overlay(tmp_path):
+    # The README's first command, shortened: both runs, the summary lines and
+    # the overlaid memorisation figure.
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "scripts", "demo.py"),
+            "--epochs=3",
+            "--num_train=600",
+            "--eval_every=2",
+            "--eval_examples=500",
+            f"--output_dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "CE: final test accuracy" in result.stdout
+    assert "ELR: final test accuracy" in result.stdout
+    assert os.path.getsize(os.path.join(tmp_path, "ce_vs_elr.png")) > 0
+    metrics = read_metrics(os.path.join(tmp_path, "elr", "metrics.csv"))
+    # Epochs 1 and 3 read the test set (the last one all of it), epoch 2 not.
+    assert np.isnan(metrics["test_accuracy"][1]) and not np.isnan(metrics["test_accuracy"][2])
