@@ -81,9 +81,11 @@ def cifar_resnet(
     `preact=False` is the post-activation ResNet of the ELR reference
     (conv-BN-ReLU, conv-BN, add, ReLU; projection shortcuts are 1x1 conv +
     BN). `preact=True` is the PreAct ResNet used by ELR+ (BN-ReLU before
-    each conv, the shortcut projection taken from the pre-activated input,
-    no BN on the shortcut). Both follow the reference in having a
-    conv-BN-ReLU stem and no BN-ReLU after the last block.
+    each conv; the shortcut, identity and projection alike, is taken from
+    the pre-activated input `relu(bn(x))` as in the ELR+ reference code,
+    where He et al. 2016 take the identity from `x`; no BN on the
+    shortcut). Both follow the reference in having a conv-BN-ReLU stem and
+    no BN-ReLU after the last block.
 
     Variants: ResNet-34 is `block_sizes=(3, 4, 6, 3)` (~21.3M parameters
     for 10 classes), ResNet-18 is `(2, 2, 2, 2)` (~11.2M).
@@ -386,11 +388,12 @@ def _basic_block(x, filters, stride, regularizer, prefix):
 
 
 def _preact_block(x, filters, stride, regularizer, prefix):
-    shortcut = x
     x = _batch_norm(regularizer, f"{prefix}_bn1")(x)
     x = keras.layers.ReLU(name=f"{prefix}_relu1")(x)
-    if stride != 1 or shortcut.shape[-1] != filters:
-        # The projection sees the pre-activated input, as in the reference.
+    # Both shortcuts, identity and projection, take the pre-activated input,
+    # as in the ELR+ reference network (not the block input of He et al.).
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
         shortcut = _projection(x, filters, stride, regularizer, prefix)
     x = _conv(filters, 3, stride, regularizer, f"{prefix}_conv1")(x)
     x = _batch_norm(regularizer, f"{prefix}_bn2")(x)

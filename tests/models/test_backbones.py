@@ -269,3 +269,17 @@ def test_resnets_train_on_odd_last_batch(arch):
     x = np.random.default_rng(0).random((21, 16, 16, 3)).astype("float32")
     model.fit(x, np.arange(21) % 10, batch_size=21, epochs=1, verbose=0)
     assert np.all(np.isfinite(model.predict(x, verbose=0)))
+
+
+def test_preact_identity_shortcut_takes_the_pre_activated_input():
+    # As in the ELR+ reference: each block adds its residual to relu(bn1(x)),
+    # not to x. Every Add's first input must be a ReLU (or its projection).
+    model = backbones.cifar_resnet(
+        num_classes=3, input_shape=(8, 8, 3), block_sizes=(2, 1), width=4, preact=True
+    )
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Add):
+            shortcut = layer._inbound_nodes[0].parent_nodes[0].operation
+            assert isinstance(shortcut, (keras.layers.ReLU, keras.layers.Conv2D)), shortcut.name
+            if isinstance(shortcut, keras.layers.ReLU):
+                assert shortcut.name == layer.name.replace("_add", "_relu1")
