@@ -260,6 +260,16 @@ def format_grid(grid):
     return "\n".join(lines)
 
 
+def parse_seeds(values):
+    """`["1", "2"]` -> `[1, 2]`; ValueError names `--noise_seeds`."""
+    if not values or not all(v.strip().isdigit() for v in values):
+        raise ValueError(
+            "`--noise_seeds` must be a comma-separated list of integers >= 0. Received: "
+            f"--noise_seeds={','.join(values)!r}"
+        )
+    return [int(v) for v in values]
+
+
 def parse_grid(text):
     """`"sym:0.2,asym:0.4"` -> `[("sym", 0.2), ("asym", 0.4)]`; ValueError names the flag."""
     settings = []
@@ -346,7 +356,7 @@ def main(argv):
         )
     try:
         settings = parse_grid(_GRID.value)
-        seeds = [checks.non_negative_int("--noise_seeds", int(s)) for s in _SEEDS.value]
+        seeds = parse_seeds(_SEEDS.value)
         grid = run_grid(config, settings, seeds, folds=_FOLDS.value)
     except ValueError as error:
         raise app.UsageError(str(error)) from error

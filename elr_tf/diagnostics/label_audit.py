@@ -20,10 +20,10 @@ per example:
   `[0, 1]`, so that where the run settled and how hard it fought the label
   both count (on Fashion-MNIST the table margin ranks worst of the four; see
   the README's comparison);
-- `flagged`, by one of `FLAG_RULES`: `"estimate"` (default) estimates, per
-  given label, how many examples are wrong from the table itself (the
-  confident joint of Northcutt et al. 2021, `issue_count`) and flags that
-  many of the highest scores; `"argmax"` flags `table_class != y`.
+- `flagged`, by one of `FLAG_RULES`: `"estimate"` (default) estimates how
+  many examples are wrong from the table itself (the confident joint of
+  Northcutt et al. 2021, `issue_count`) and flags that many of the highest
+  scores; `"argmax"` flags `table_class != y`.
 
 `find_label_issues` returns the report ranked, most suspicious first;
 `audit` is the earlier form (table scores, argmax flags, id order).
@@ -226,9 +226,8 @@ def find_label_issues(
             (-1: unknown); they only enable `metrics()`.
         score: one of `SCORES`; None takes `"combined"` when margins are
             known and `"margin"` otherwise.
-        flag: `"estimate"` (flag the estimated number of wrong labels per
-            given class, highest scores first) or `"argmax"`
-            (`table_class != label`).
+        flag: `"estimate"` (flag the estimated number of wrong labels,
+            highest scores first) or `"argmax"` (`table_class != label`).
         margins: float `[num_examples]` averaged margins by id, for a table
             source (or to override a model's).
 
@@ -363,7 +362,7 @@ def _verdicts(model_or_table, labels, ids, true_labels, score, flag, margins, th
     elif flag == "threshold":
         flagged = seen & (np.nan_to_num(values, nan=-np.inf) > threshold)
     else:
-        flagged = issue_count.flag_per_class(values, labels, counts)
+        flagged = issue_count.flag_top(values, counts.sum())
     return LabelAudit(
         ids=ids,
         labels=labels,

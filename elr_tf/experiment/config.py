@@ -301,8 +301,8 @@ class TrainConfig:
     )
     audit_flag: str = setting(
         "estimate",
-        "Which labels audit.csv flags: estimate (the estimated number of wrong labels "
-        "per class, most suspicious first) or argmax (table class != label).",
+        "Which labels audit.csv flags: estimate (as many as the run estimates are "
+        "wrong, most suspicious first) or argmax (table class != label).",
         check=choice(label_audit.FLAG_RULES),
     )
     jit_compile: bool = setting(False, "Compile the train step with XLA.")

@@ -23,14 +23,13 @@ def test_confident_joint_by_hand():
     np.testing.assert_array_equal(issue_count.confident_joint(PROBS, LABELS), [[2, 1], [1, 2]])
 
 
-def test_example_above_no_threshold_is_not_counted_and_rows_are_calibrated():
+def test_example_above_no_threshold_is_not_counted():
     probs = np.vstack([PROBS, [0.55, 0.45]])  # label 0; below both thresholds
     labels = np.append(LABELS, 0)
     # Thresholds: class 0 (0.9 + 0.8 + 0.1 + 0.55) / 4 = 0.5875; class 1 0.6.
     joint = issue_count.confident_joint(probs, labels)
     np.testing.assert_array_equal(joint, [[2, 1], [1, 2]])
-    # Row 0 holds 3 counted examples for 4 given labels: scaled by 4/3, its
-    # off-diagonal 1 becomes 1.33 -> 1.
+    # The estimate is the off-diagonal, not scaled up for the uncounted row.
     np.testing.assert_array_equal(issue_count.estimate_issue_counts(probs, labels), [1, 1])
 
 
@@ -55,13 +54,16 @@ def test_clean_table_estimates_nothing_and_a_flipped_class_is_found():
     np.testing.assert_array_equal(issue_count.estimate_issue_counts(probs, noisy), [0, 20, 5])
 
 
-def test_flag_per_class_takes_the_top_scores_of_each_label():
-    scores = np.array([0.1, 0.9, 0.5, np.nan, 0.8, 0.2, 0.7])
-    labels = np.array([0, 0, 0, 0, 1, 1, 1])
-    flagged = issue_count.flag_per_class(scores, labels, [2, 1])
-    np.testing.assert_array_equal(flagged, [False, True, True, False, True, False, False])
-    # Never more than the label's examples, never a NaN score.
-    assert issue_count.flag_per_class(scores, labels, [9, 0]).sum() == 3
+def test_flag_top_takes_the_highest_scores_and_never_nan():
+    scores = np.array([0.1, 0.9, 0.5, np.nan, 0.8, 0.5, 0.7])
+    np.testing.assert_array_equal(
+        issue_count.flag_top(scores, 3), [False, True, False, False, True, False, True]
+    )
+    # Ties keep position order; never more than the known scores.
+    assert issue_count.flag_top(scores, 4)[2] and not issue_count.flag_top(scores, 4)[5]
+    assert (
+        issue_count.flag_top(scores, 99).sum() == 6 and issue_count.flag_top(scores, 0).sum() == 0
+    )
 
 
 def test_bad_arguments():

@@ -249,6 +249,9 @@ def test_ceiling_f1_and_grid_parsing():
         script.parse_grid("sym:1.5")
     with pytest.raises(ValueError, match="--grid.*'pair:0.2'"):
         script.parse_grid("pair:0.2")
+    assert script.parse_seeds(["1", " 2"]) == [1, 2]
+    with pytest.raises(ValueError, match="--noise_seeds.*'1,x'"):
+        script.parse_seeds(["1", "x"])
 
 
 def test_csv_with_class_names(tmp_path):
@@ -301,13 +304,12 @@ def test_single_scores(score, expected):
     assert (np.diff(report.score) <= 1e-12).all()  # most suspicious first
 
 
-def test_estimate_flags_the_estimated_count_per_class():
+def test_estimate_flags_the_estimated_count():
     # Thresholds (normalised rows): class 0: (0.8 + 0.1) / 2 = 0.45; class 1:
     # (0.8 + 0.4) / 2 = 0.6; class 2: (2/3 + 0.1) / 2 = 0.383. Confident:
     # id 0 -> 0, id 1 -> 1, id 2 -> 2, id 3 (label 2) -> 0, id 4 (label 0)
-    # -> 1, id 5 (label 1) -> none. Joint rows: label 0 {0: 1, 1: 1},
-    # label 1 {1: 1}, label 2 {2: 1, 0: 1}; calibrated to 2, 2, 2 examples:
-    # one wrong label among label 0 and one among label 2.
+    # -> 1, id 5 (label 1) -> none: two off-diagonal counts, and the two
+    # highest table margins (ids 3 and 4) are flagged.
     report = elr_tf.find_label_issues(TABLE, LABELS, true_labels=TRUE, score="margin")
     assert report.num_estimated == 2
     np.testing.assert_array_equal(np.sort(report.ids[report.flagged]), [3, 4])
