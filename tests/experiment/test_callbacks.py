@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from elr_tf.experiment.callbacks import EpochLine, PeriodicDiagnostics, TestEvaluation
+from elr_tf.experiment import callbacks as program_callbacks
+from elr_tf.experiment.callbacks import EpochLine, PeriodicDiagnostics
 
 
 class _Recorder(keras.callbacks.Callback):
@@ -81,6 +82,6 @@ def test_test_evaluation_reads_the_subset_until_the_last_epoch():
     y = np.array([0, 1, 1, 1])
     subset = tf.data.Dataset.from_tensor_slices((x[:1], y[:1])).batch(4)
     whole = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
-    evaluation = TestEvaluation({"test": subset}, {"test": whole}, epochs=3)
+    evaluation = program_callbacks.TestEvaluation({"test": subset}, {"test": whole}, epochs=3)
     history = model.fit(x, y, epochs=3, verbose=0, callbacks=[evaluation])
     assert history.history["test_accuracy"] == [1.0, 1.0, 0.25]
