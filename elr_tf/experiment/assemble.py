@@ -245,7 +245,11 @@ def build_model(config, data, backbone_fn=None):
             return backbone_fn(data.num_classes, data.image_shape)
         return _preset_backbone(config, data)
 
-    table = {"table_dtype": config.table_dtype, "table_placement": config.table_placement}
+    table = {
+        "table_dtype": config.table_dtype,
+        "table_placement": config.table_placement,
+        "track_margins": config.track_margins,
+    }
     if config.loss == "elr_plus":
         return ELRPlusModel(
             backbone(),

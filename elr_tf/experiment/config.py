@@ -293,6 +293,12 @@ class TrainConfig:
         "all, the monitor at most 10000); the last epoch evaluates the whole test set.",
         check=checks.non_negative_int,
     )
+    track_margins: bool = setting(
+        True,
+        "Keep each training example's logit margin averaged over training (the AUM "
+        "score of the label audit). A run saved before this setting existed resumes "
+        "without it.",
+    )
     audit_score: str = setting(
         "auto",
         "Score that ranks suspected wrong labels in audit.csv: combined (table margin "
@@ -399,4 +405,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values, **overrides):
         """Builds a config from a dict keyed by field or flag names (a `config.json`)."""
+        values = dict(values)
+        # Written before margins were tracked: its checkpoints hold no margin
+        # weights, so the resumed model must not have them either.
+        values.setdefault("track_margins", False)
         return from_dict(cls, values, **overrides)

@@ -63,6 +63,8 @@ def test_config_json_of_older_runs_loads():
     assert (config.batch_size, config.lam, config.noise_rate) == (64, 2.0, 0.2)
     assert (config.restart_epochs, config.mixup_alpha, config.milestones) == (5, 0.5, (2, 4))
     assert TrainConfig.from_dict(dataclasses.asdict(config)) == config
+    # Written before margins were tracked: resumed without them.
+    assert not config.track_margins and TrainConfig().track_margins
     with pytest.raises(ValueError, match=r"Unknown settings \['bogus'\]"):
         TrainConfig.from_dict({"bogus": 1})
 
