@@ -225,7 +225,7 @@ def find_label_issues(
         true_labels: optional int `[n]` clean labels aligned with `labels`
             (-1: unknown); they only enable `metrics()`.
         score: one of `SCORES`; None takes `"combined"` when margins are
-            known and `"margin"` otherwise.
+            known and `"self_confidence"` otherwise.
         flag: `"estimate"` (flag the estimated number of wrong labels,
             highest scores first) or `"argmax"` (`table_class != label`).
         margins: float `[num_examples]` averaged margins by id, for a table
@@ -246,7 +246,7 @@ def find_label_issues(
     if margins is None:
         margins = getattr(model_or_table, "average_margins", None)
     if score is None:
-        score = "combined" if margins is not None else "margin"
+        score = "combined" if margins is not None else "self_confidence"
     one_of("score", score, SCORES)
     return _verdicts(
         model_or_table, labels, ids, true_labels, score=score, flag=flag, margins=margins

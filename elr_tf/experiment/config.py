@@ -301,8 +301,9 @@ class TrainConfig:
     )
     audit_score: str = setting(
         "auto",
-        "Score that ranks suspected wrong labels in audit.csv: combined (table margin "
-        "and averaged logit margin), margin, self_confidence or aum; auto: combined.",
+        "Score that ranks suspected wrong labels in audit.csv: combined (self-confidence "
+        "and averaged logit margin), margin, self_confidence or aum; auto: combined, "
+        "or self_confidence without --track_margins.",
         check=choice(("auto", *label_audit.SCORES)),
     )
     audit_flag: str = setting(

@@ -321,7 +321,7 @@ def test_estimate_flags_the_estimated_count():
 def test_argmax_rule_is_kept_as_an_option():
     report = elr_tf.find_label_issues(TABLE, LABELS, flag="argmax")
     np.testing.assert_array_equal(np.sort(report.ids[report.flagged]), [3, 4, 5])
-    assert report.score_name == "margin"  # no margins known
+    assert report.score_name == "self_confidence"  # no margins known
 
 
 def test_model_source_uses_its_tracked_margins_and_ids():

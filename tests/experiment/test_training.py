@@ -118,7 +118,7 @@ def test_a_run_saved_before_margins_were_tracked_resumes(tmp_path):
         json.dump(saved, f)
     resumed = train(config_from_argv([f"--resume={summary['run_dir']}", "--epochs=2"]))
     assert resumed["epochs"] == 2
-    assert resumed["label_issues"]["score"] == "margin"
+    assert resumed["label_issues"]["score"] == "self_confidence"
 
 
 def _kill_script(run_args, kill_epoch, kill_batch):
