@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from elr_tf import checks, losses
+from elr_tf.inputs import assert_in_range
 
 # Storage precisions of the table. bfloat16/float16 halve its memory (a
 # WebVision-1000 table, 2.4M x 1000, is 9.6 GB in float32); the ensemble
@@ -176,17 +177,7 @@ class TargetTable(keras.layers.Layer):
 def check_ids(ids, num_examples):
     """Flattens `ids` to int64 `[batch]`; fails at run time outside `[0, num_examples)`."""
     ids = tf.cast(tf.reshape(ids, [-1]), tf.int64)
-    with tf.control_dependencies(
-        [
-            tf.debugging.assert_non_negative(ids, message="`index` (sample id) must be >= 0"),
-            tf.debugging.assert_less(
-                ids,
-                tf.cast(num_examples, ids.dtype),
-                message=f"`index` (sample id) must be < num_examples={num_examples}",
-            ),
-        ]
-    ):
-        return tf.identity(ids)
+    return assert_in_range(ids, num_examples, "`index` (sample id)", "num_examples")
 
 
 def write_rows(variable, ids, rows):

@@ -52,17 +52,7 @@ def check_labels(labels, num_classes):
             "ELRModel expects integer class labels of shape [batch]. "
             f"Received labels of dtype {labels.dtype.name}"
         )
-    with tf.control_dependencies(
-        [
-            tf.debugging.assert_non_negative(labels, message="labels must be >= 0"),
-            tf.debugging.assert_less(
-                labels,
-                tf.cast(num_classes, labels.dtype),
-                message=f"labels must be < num_classes={num_classes}",
-            ),
-        ]
-    ):
-        return tf.identity(labels)
+    return inputs_lib.assert_in_range(labels, num_classes, "labels", "num_classes")
 
 
 def check_not_softmax(backbone, argument="backbone"):
