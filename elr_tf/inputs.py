@@ -19,6 +19,14 @@ from elr_tf import checks
 
 INPUTS_KEY = "inputs"
 INDEX_KEY = "index"
+# A training element of `ELRPlusModel(data_order="separate")` holds one batch
+# per network under these keys (`with_index(..., shuffles=2)`).
+PAIRED_KEYS = ("network1", "network2")
+
+
+def is_paired(data):
+    """Whether a training element holds one batch per network (`PAIRED_KEYS`)."""
+    return isinstance(data, dict) and set(data) == set(PAIRED_KEYS)
 
 
 def split_index(x, required=True):
@@ -47,7 +55,7 @@ def split_index(x, required=True):
             "example: `((inputs, index), labels)` or "
             f"`({{'{INPUTS_KEY}': inputs, '{INDEX_KEY}': index}}, labels)`; "
             "`elr_tf.with_index(x, y)` builds them. Received `x` of type "
-            f"{type(x).__name__} with structure {_describe(x)}"
+            f"{type(x).__name__} with structure {describe(x)}"
         )
     return x, None
 
@@ -91,15 +99,22 @@ def assert_in_range(values, high, what, bound_name):
         return tf.identity(values)
 
 
-def _describe(x):
+def describe(x):
+    """The nest of `x` with each tensor as `dtype[shape]`, for error messages."""
     return tf.nest.map_structure(
-        lambda t: f"{getattr(t, 'dtype', type(t).__name__)}{list(getattr(t, 'shape', []))}",
+        lambda t: f"{getattr(getattr(t, 'dtype', None), 'name', type(t).__name__)}"
+        f"{list(getattr(t, 'shape', []))}",
         x,
     )
 
 
-def with_index(x, y=None, *, batch_size=32, shuffle=True, seed=None):
+def with_index(x, y=None, *, batch_size=32, shuffle=True, seed=None, shuffles=1):
     """Makes a `tf.data.Dataset` of `((x, index), y)` batches.
+
+    With `shuffles=2` each element holds two batches of two independent
+    shuffles, `{"network1": ((x, index), y), "network2": ((x, index), y)}`:
+    the input of `ELRPlusModel` (default `data_order="separate"`), where
+    each network makes its own pass over the data every epoch.
 
     Args:
         x: NumPy array / tensor of inputs (then `y` holds the labels), or an
@@ -110,10 +125,13 @@ def with_index(x, y=None, *, batch_size=32, shuffle=True, seed=None):
         batch_size: batch size of the result.
         shuffle: reshuffle (with a full buffer) every epoch, after the ids
             are attached, so ids stay stable.
-        seed: shuffle seed.
+        seed: shuffle seed (the second shuffle uses `seed + 1`).
+        shuffles: 1, or 2 for one independently shuffled batch per ELR+
+            network (needs `shuffle=True`).
 
     Returns:
-        A dataset yielding `((x, index), y)`, `index` int64.
+        A dataset yielding `((x, index), y)`, `index` int64, or with
+        `shuffles=2` a dict of two of them under `PAIRED_KEYS`.
 
     Example:
 
@@ -121,6 +139,19 @@ def with_index(x, y=None, *, batch_size=32, shuffle=True, seed=None):
     >>> (xb, idx), yb = next(iter(ds))
     """
     checks.positive_int("batch_size", batch_size)
+    if shuffles not in (1, 2):
+        raise ValueError(f"`shuffles` must be 1 or 2. Received: shuffles={shuffles!r}")
+    if shuffles == 2:
+        if not shuffle:
+            raise ValueError(
+                "`shuffles=2` draws two independent shuffles; it cannot apply with "
+                "shuffle=False. Received: shuffle=False, shuffles=2"
+            )
+        first, second = (
+            with_index(x, y, batch_size=batch_size, seed=None if seed is None else seed + k)
+            for k in range(2)
+        )
+        return tf.data.Dataset.zip(dict(zip(PAIRED_KEYS, (first, second))))
     if isinstance(x, tf.data.Dataset):
         if y is not None:
             raise ValueError(

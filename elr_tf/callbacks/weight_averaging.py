@@ -12,6 +12,12 @@ with the step (ELR-SPEC §3, step 5):
 where `step` counts optimizer steps from 1 (the reference passes the step
 just taken).
 
+Held teachers: when the model keeps held-fixed snapshots of its averaged
+copies (`ELRPlusModel(teacher_span=N)`), the same update copies each
+averaged copy into its snapshot after every N-th step (`step % N == 0`),
+so the targets of steps `sN + 1 ... (s + 1)N` come from the averages as of
+step `sN`. With `teacher_span="epoch"`, N is the number of steps per epoch.
+
 Why not Keras's own averaging: `keras.optimizers.Optimizer(use_ema=True)`
 keeps the average as optimizer slots with a constant momentum, and
 `keras.callbacks.SwapEMAWeights` swaps it into the model only for
@@ -109,6 +115,7 @@ class WeightAveraging(keras.callbacks.Callback):
         self.jit_compile = jit_compile
         self._update = None
         self._update_model = None
+        self._span = None
 
     def on_train_begin(self, logs=None):
         if not hasattr(self.model, "averaging_pairs"):
@@ -124,26 +131,61 @@ class WeightAveraging(keras.callbacks.Callback):
                 "batch, so the model must be compiled with "
                 f"steps_per_execution=1. Received: steps_per_execution={steps}"
             )
-        if self._update is None or self._update_model is not self.model:
-            self._update = self.make_update_function(self.model)
+        span = self.teacher_refresh_steps(self.model, self.params)
+        if self._update is None or self._update_model is not self.model or self._span != span:
+            self._update = self.make_update_function(self.model, span)
             self._update_model = self.model
+            self._span = span
+
+    @staticmethod
+    def teacher_refresh_steps(model, params):
+        """Steps between teacher refreshes: `model.teacher_span` resolved.
+
+        None when the model holds no snapshots; `"epoch"` resolves to
+        `params["steps"]`, the steps per epoch `fit` reports to callbacks.
+        """
+        span = getattr(model, "teacher_span", None)
+        if span != "epoch":
+            return span
+        steps = (params or {}).get("steps")
+        if not steps:
+            raise ValueError(
+                "ELRPlusModel(teacher_span='epoch') holds each teacher fixed for one "
+                "epoch, but fit does not know the number of steps per epoch (an "
+                "infinite or unsized dataset). Pass `steps_per_epoch` to fit, or build "
+                "the model with teacher_span=<steps>."
+            )
+        return int(steps)
 
     def on_train_batch_end(self, batch, logs=None):
         self._update()
 
-    def make_update_function(self, model):
+    def make_update_function(self, model, teacher_span=None):
         """Returns a compiled no-argument function applying one update.
 
         Args:
             model: an `ELRPlusModel` (anything with `averaging_pairs()`,
                 `optimizer` and `distribute_strategy`).
+            teacher_span: refresh the model's `teacher_pairs()` snapshots
+                after every `teacher_span`-th step (None: no snapshots).
         """
         pairs = [(average.value, weight.value) for average, weight in model.averaging_pairs()]
+        snapshots = []
+        if teacher_span is not None:
+            snapshots = [(held.value, source.value) for held, source in model.teacher_pairs()]
         strategy = model.distribute_strategy
         iterations = model.optimizer.iterations
 
         def assign(average, weight, decay):
             return average.assign(decay * average + (1.0 - decay) * weight)
+
+        def copy(held, source):
+            return held.assign(source)
+
+        def refresh():
+            for held, source in snapshots:
+                strategy.extended.update(held, copy, args=(source,), group=False)
+            return tf.constant(True)
 
         def update():
             decay = ema_decay(
@@ -153,5 +195,9 @@ class WeightAveraging(keras.callbacks.Callback):
                 # Per device: each replica's copy of the average moves toward
                 # the same replica's copy of the weight.
                 strategy.extended.update(average, assign, args=(weight, decay), group=False)
+            if snapshots:
+                # After the averages moved: the next span reads this step's.
+                due = tf.equal(tf.math.floormod(tf.convert_to_tensor(iterations), teacher_span), 0)
+                tf.cond(due, refresh, lambda: tf.constant(False))
 
         return tf.function(update, jit_compile=self.jit_compile)

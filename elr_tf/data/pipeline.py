@@ -23,9 +23,14 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from elr_tf import checks
+from elr_tf import checks, inputs
 from elr_tf.data import augment as augment_lib
 from elr_tf.data.example_set import ExampleSet, NoisyData
+
+
+# Seed offset of the second network's stream (`shuffles=2`): far from the
+# `seed + 1` of the augmentation stream.
+SECOND_STREAM = 1_000_003
 
 
 def make_train_dataset(
@@ -38,6 +43,7 @@ def make_train_dataset(
     drop_remainder=False,
     balanced_batches=None,
     epoch=None,
+    shuffles=1,
 ):
     """Builds the training `tf.data.Dataset` of `((images, ids), labels)`.
 
@@ -79,11 +85,39 @@ def make_train_dataset(
             iterated, so a run resumed at epoch k reads the same batches an
             uninterrupted run reads at epoch k. Set it before each epoch
             (the trainer does, in `on_epoch_begin`).
+        shuffles: 1, or 2 for ELR+ with each network on its own data order:
+            each element then holds one batch per network,
+            `{"network1": batch, "network2": batch}` (`inputs.PAIRED_KEYS`),
+            drawn from two independent streams (the second seeded with
+            `seed + SECOND_STREAM`), the same number of batches each.
 
     Returns:
         A `tf.data.Dataset` yielding `((images float32 [B, H, W, C],
-        ids int64 [B]), labels int64 [B])`.
+        ids int64 [B]), labels int64 [B])`, or with `shuffles=2` a dict of
+        two of them.
     """
+    if shuffles not in (1, 2):
+        raise ValueError(f"`shuffles` must be 1 or 2. Received: shuffles={shuffles!r}")
+    if shuffles == 2:
+        if not shuffle and balanced_batches is None:
+            raise ValueError(
+                "`shuffles=2` draws two independent orders; it cannot apply with "
+                "shuffle=False. Received: shuffle=False, shuffles=2"
+            )
+        streams = [
+            make_train_dataset(
+                data,
+                batch_size,
+                seed=seed + k * SECOND_STREAM,
+                augment=augment,
+                shuffle=shuffle,
+                drop_remainder=drop_remainder,
+                balanced_batches=balanced_batches,
+                epoch=epoch,
+            )
+            for k in range(2)
+        ]
+        return tf.data.Dataset.zip(dict(zip(inputs.PAIRED_KEYS, streams)))
     _check_data(data)
     checks.positive_int("batch_size", batch_size)
     checks.non_negative_int("seed", seed)

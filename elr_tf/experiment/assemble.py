@@ -23,7 +23,7 @@ import tensorflow as tf
 from elr_tf.callbacks import Mixup, WeightAveraging
 from elr_tf.data import NoisyData, load_dataset, make_eval_dataset, make_train_dataset, noise
 from elr_tf.experiment.callbacks import EpochClock
-from elr_tf.experiment.config import LABEL_REWEIGHTING
+from elr_tf.experiment.config import LABEL_REWEIGHTING, teacher_span_argument
 from elr_tf.models import ELRModel, ELRPlusModel, backbones
 
 
@@ -113,6 +113,7 @@ def make_train_input(config, data, epoch):
         epoch: int64 `tf.Variable` set to the epoch before each epoch
             (`EpochClock`).
     """
+    separate = config.loss == "elr_plus" and config.data_order == "separate"
     return make_train_dataset(
         data,
         config.batch_size,
@@ -120,6 +121,7 @@ def make_train_input(config, data, epoch):
         augment=config.augment,
         balanced_batches=config.balanced_batches,
         epoch=epoch,
+        shuffles=2 if separate else 1,
     )
 
 
@@ -262,6 +264,8 @@ def build_model(config, data, backbone_fn=None):
             label_reweighting=LABEL_REWEIGHTING[config.label_reweighting],
             ema_network1=backbone(),
             ema_network2=backbone(),
+            data_order=config.data_order,
+            teacher_span=teacher_span_argument(config.teacher_span),
             **table,
         )
     return ELRModel(

@@ -115,6 +115,21 @@ def between(low, high=math.inf, **open_ends):
     return lambda name, value: checks.number_in(name, value, low, high, **open_ends)
 
 
+def _teacher_span(name, value):
+    if value in ("epoch", "step") or (value.isdigit() and int(value) >= 1):
+        return value
+    raise ValueError(
+        f"`{name}` must be epoch, step or a positive number of steps. Received: {name}={value!r}"
+    )
+
+
+def teacher_span_argument(value):
+    """`--teacher_span` as `ELRPlusModel(teacher_span=...)` takes it."""
+    if value == "step":
+        return None
+    return value if value == "epoch" else int(value)
+
+
 def _dataset(name, value):
     if not is_dataset_name(value):
         raise ValueError(
@@ -352,6 +367,21 @@ class TrainConfig:
         "100 classes, as the reference), on or off.",
         check=choice(LABEL_REWEIGHTING),
     )
+    data_order: str = setting(
+        "separate",
+        "ELR+: separate (each network makes its own pass over its own shuffle "
+        "every epoch, as the reference's two loaders) or shared (both networks "
+        "train on the same batch).",
+        check=choice(("separate", "shared")),
+    )
+    teacher_span: str = setting(
+        "epoch",
+        "ELR+: how long each network's teacher (the other network's averaged "
+        "copy) is held fixed: epoch (as the reference, where the partner does not "
+        "train during a network's pass), a number of steps, or step (the latest "
+        "averages every step).",
+        check=_teacher_span,
+    )
 
     def validate(self):
         """Raises ValueError naming the first bad flag; returns self."""
@@ -410,4 +440,8 @@ class TrainConfig:
         # Written before margins were tracked: its checkpoints hold no margin
         # weights, so the resumed model must not have them either.
         values.setdefault("track_margins", False)
+        # Written before ELR+ gave each network its own shuffle and held
+        # teacher: its checkpoints hold no teacher snapshots.
+        values.setdefault("data_order", "shared")
+        values.setdefault("teacher_span", "step")
         return from_dict(cls, values, **overrides)

@@ -204,6 +204,63 @@ def small_cnn(
     return keras.Model(inputs, outputs, name=name)
 
 
+def plain_cnn(
+    num_classes,
+    input_shape=(28, 28, 1),
+    filters=(32, 64),
+    hidden=256,
+    weight_decay=0.0,
+    name="plain_cnn",
+):
+    """A plain CNN: conv-BN-ReLU-max-pool stages, a hidden Dense, logits.
+
+    With the defaults: conv3x3(32)-BN-ReLU-pool, conv3x3(64)-BN-ReLU-pool,
+    flatten, Dense(256)-ReLU, Dense(num_classes). It is the network of the
+    side-by-side comparison with a PyTorch implementation
+    (`scripts/compare_reference.py`), small enough for many runs on a CPU.
+    The convolutions have no bias (batch norm follows).
+
+    Args:
+        num_classes: number of output logits.
+        input_shape: `(height, width, channels)` of the images.
+        filters: channels of each conv stage.
+        hidden: width of the hidden Dense layer.
+        weight_decay: coupled SGD weight decay coefficient (see module
+            docstring); 0 adds no penalty.
+        name: model name.
+
+    Returns:
+        A functional `keras.Model` mapping images to float32 logits.
+    """
+    num_classes = checks.positive_int("num_classes", num_classes)
+    hidden = checks.positive_int("hidden", hidden)
+    filters = tuple(filters)
+    if not filters:
+        raise ValueError("`filters` must name at least one conv stage. Received: filters=()")
+    for width in filters:
+        checks.positive_int("filters", width)
+    input_shape = _check_input_shape(input_shape)
+    regularizer = _regularizer(weight_decay)
+
+    inputs = keras.Input(shape=input_shape, name="images")
+    x = inputs
+    for stage, width in enumerate(filters, start=1):
+        x = _conv(width, 3, 1, regularizer, f"conv{stage}")(x)
+        x = _batch_norm(regularizer, f"conv{stage}_bn")(x)
+        x = keras.layers.ReLU(name=f"conv{stage}_relu")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"conv{stage}_pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(
+        hidden,
+        activation="relu",
+        kernel_regularizer=regularizer,
+        bias_regularizer=regularizer,
+        name="hidden",
+    )(x)
+    outputs = _logits(num_classes, regularizer)(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
 def applications_backbone(
     name,
     num_classes,
@@ -299,6 +356,12 @@ PRESETS = {
         "config": {"width": 16, "num_blocks": 3, "name": "mini_cnn"},
         "preprocessing": None,
         "description": "small_cnn at half width (~1/4 of its compute), for the demo.",
+    },
+    "plain_cnn": {
+        "builder": plain_cnn,
+        "config": {"name": "plain_cnn"},
+        "preprocessing": None,
+        "description": "conv32-pool, conv64-pool, dense 256: the reference comparison's CNN.",
     },
     "tiny_resnet": {
         "builder": cifar_resnet,

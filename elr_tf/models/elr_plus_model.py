@@ -19,6 +19,9 @@ from elr_tf.models.elr_model import (
 from elr_tf.models.indexed_model import IndexedModel
 
 _NETWORKS = 2
+# How the two networks' batches are drawn: "separate" (each network its own
+# shuffle, as the reference's two loaders) or "shared" (both on one batch).
+DATA_ORDERS = ("separate", "shared")
 
 
 @keras.saving.register_keras_serializable(package="elr_tf")
@@ -112,10 +115,17 @@ class ELRPlusModel(IndexedModel):
         table_dtype="float32",
         table_placement=None,
         track_margins=True,
+        data_order="separate",
+        teacher_span="epoch",
         **kwargs,
     ):
         super().__init__(**kwargs)
         validate_hyperparameters(beta, lam)
+        if data_order not in DATA_ORDERS:
+            raise ValueError(
+                f"`data_order` must be one of {DATA_ORDERS}. Received: data_order={data_order!r}"
+            )
+        teacher_span = check_teacher_span(teacher_span)
         checks.non_negative_int("coef_step", coef_step)
         if label_reweighting is not None and not isinstance(label_reweighting, bool):
             raise ValueError(
@@ -155,6 +165,20 @@ class ELRPlusModel(IndexedModel):
         self.network1 = network1
         self.network2 = network2
         self.ema_network1, self.ema_network2 = emas
+        self.data_order = data_order
+        self.teacher_span = teacher_span
+        # Held-fixed snapshots of the averaged copies, refreshed every
+        # `teacher_span` steps by `WeightAveraging`; without a span the
+        # averaged copies themselves are the teachers.
+        self.teacher_network1 = self.teacher_network2 = None
+        if teacher_span is not None:
+            teachers = []
+            for k, ema in enumerate(emas, start=1):
+                teacher = _clone(f"teacher_network{k}", ema, keep_weights=True)
+                for variable in teacher.weights:
+                    variable.trainable = False
+                teachers.append(teacher)
+            self.teacher_network1, self.teacher_network2 = teachers
         self.num_examples = num_examples
         self.num_classes = num_classes
         self.beta = float(beta)
@@ -190,6 +214,32 @@ class ELRPlusModel(IndexedModel):
     def ema_networks(self):
         """The averaged copies `(ema_network1, ema_network2)`."""
         return self.ema_network1, self.ema_network2
+
+    @property
+    def teacher_networks(self):
+        """The networks whose softmax feeds `(T1, T2)`'s partners.
+
+        `(teacher1, teacher2)`: the averaged copies themselves when
+        `teacher_span` is None, else their held-fixed snapshots. Network
+        `k`'s targets come from `teacher_networks[1 - k]`.
+        """
+        if self.teacher_network1 is None:
+            return self.ema_networks
+        return self.teacher_network1, self.teacher_network2
+
+    def teacher_pairs(self):
+        """`(snapshot, averaged)` variable pairs, all weights of both copies.
+
+        Empty when `teacher_span` is None. `WeightAveraging` copies each
+        averaged variable into its snapshot every `teacher_span` steps.
+        """
+        if self.teacher_network1 is None:
+            return []
+        return [
+            (snapshot, average)
+            for teacher, ema in zip(self.teacher_networks, self.ema_networks)
+            for snapshot, average in zip(teacher.weights, ema.weights)
+        ]
 
     @property
     def target_table(self):
@@ -249,29 +299,52 @@ class ELRPlusModel(IndexedModel):
         return (first + second) / 2.0
 
     def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x, index = inputs_lib.split_index(x)
-        index = inputs_lib.check_index(index)
-        y = check_labels(y, self.num_classes)
-
-        # Step 1: each table is fed by the *other* network's averaged copy.
+        batches = self._split_batches(data)
         iteration = self.optimizer.iterations + 1
-        teacher_logits = [
-            check_logits(tf.stop_gradient(ema(x, training=True)), iteration)
-            for ema in self.ema_networks
-        ]
-        rows = [
-            table.update(index, losses.target_estimate(tf.nn.softmax(teacher_logits[1 - k])))
-            for k, table in enumerate(self.target_layers)
-        ]
-        ema_logits = (teacher_logits[0] + teacher_logits[1]) / 2.0
-        self.update_margins(index, ema_logits, y)
-        step = tf.cast(self.optimizer.iterations, tf.float32) + 1.0
+        step = tf.cast(iteration, tf.float32)
         elr_weight = losses.sigmoid_rampup(step, self.coef_step) * self.lam
+
+        # Step 1: network k's table is fed by its partner's teacher (the
+        # other network's averaged copy, or its held-fixed snapshot) on the
+        # un-mixed batch network k trains on.
+        teachers = self.teacher_networks
+        if self.data_order == "shared":
+            (x, index, y, sample_weight) = batches[0]
+            teacher_logits = [
+                check_logits(tf.stop_gradient(teacher(x, training=True)), iteration)
+                for teacher in teachers
+            ]
+            rows = [
+                table.update(index, losses.target_estimate(tf.nn.softmax(teacher_logits[1 - k])))
+                for k, table in enumerate(self.target_layers)
+            ]
+            metric_logits = (teacher_logits[0] + teacher_logits[1]) / 2.0
+            self.update_margins(index, metric_logits, y)
+            metric_y, metric_weight = y, sample_weight
+            batches = [batches[0]] * _NETWORKS
+        else:
+            rows, all_logits = [], []
+            for k, (x, index, y, _) in enumerate(batches):
+                logits = check_logits(
+                    tf.stop_gradient(teachers[1 - k](x, training=True)), iteration
+                )
+                rows.append(
+                    self.target_layers[k].update(
+                        index, losses.target_estimate(tf.nn.softmax(logits))
+                    )
+                )
+                self.update_margins(index, logits, y)
+                all_logits.append(logits)
+            metric_logits = tf.concat(all_logits, axis=0)
+            metric_y = tf.concat([batch[2] for batch in batches], axis=0)
+            metric_weight = _concat_weights(batches)
         weights = self._network_weights()
 
         with tf.GradientTape() as tape:
-            parts = [self._network_loss(k, x, y, rows[k], sample_weight) for k in range(_NETWORKS)]
+            parts = [
+                self._network_loss(k, x, y, rows[k], sample_weight)
+                for k, (x, _, y, sample_weight) in enumerate(batches)
+            ]
             decay = [self._weight_decay(network) for network in self.networks]
             loss = tf.add_n([ce + elr_weight * reg for ce, reg in parts] + decay)
             scaled = self.optimizer.scale_loss(self.replica_share(loss))
@@ -279,9 +352,37 @@ class ELRPlusModel(IndexedModel):
         gradients = tape.gradient(scaled, weights)
         self.optimizer.apply_gradients(zip(gradients, weights))
 
-        self._track_losses(x, loss, parts)
-        logs = self.compute_metrics(x, y, ema_logits, sample_weight=sample_weight)
+        self._track_losses(batches[0][0], loss, parts)
+        logs = self.compute_metrics(None, metric_y, metric_logits, sample_weight=metric_weight)
         return self.step_logs(logs)
+
+    def _split_batches(self, data):
+        """`[(x, index, y, sample_weight)]`: one batch (shared) or one per network."""
+        paired = inputs_lib.is_paired(data)
+        if self.data_order == "separate" and not paired:
+            raise ValueError(
+                "ELRPlusModel(data_order='separate') trains each network on its own "
+                "shuffle, so each training element must hold one batch per network: "
+                f"{{{inputs_lib.PAIRED_KEYS[0]!r}: batch, {inputs_lib.PAIRED_KEYS[1]!r}: "
+                "batch}, as `elr_tf.with_index(x, y, shuffles=2)` makes; or build the "
+                "model with data_order='shared' to train both networks on the same "
+                f"batches. Received a training element with structure {inputs_lib.describe(data)}"
+            )
+        if self.data_order == "shared" and paired:
+            raise ValueError(
+                "ELRPlusModel(data_order='shared') trains both networks on one batch, "
+                "but the training elements hold one batch per network (keys "
+                f"{inputs_lib.PAIRED_KEYS}). Build the model with data_order='separate' "
+                "or give one batch per step (`elr_tf.with_index(x, y)`)."
+            )
+        members = [data[key] for key in inputs_lib.PAIRED_KEYS] if paired else [data]
+        batches = []
+        for member in members:
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(member)
+            x, index = inputs_lib.split_index(x)
+            index = inputs_lib.check_index(index)
+            batches.append((x, index, check_labels(y, self.num_classes), sample_weight))
+        return batches
 
     def _network_weights(self):
         return [w for network in self.networks for w in network.trainable_weights]
@@ -327,6 +428,8 @@ class ELRPlusModel(IndexedModel):
             ema_network2=serialize(self.ema_network2),
             coef_step=self.coef_step,
             label_reweighting=self.label_reweighting,
+            data_order=self.data_order,
+            teacher_span=self.teacher_span,
             **self.method_config(),
         )
         return config
@@ -335,9 +438,40 @@ class ELRPlusModel(IndexedModel):
     def from_config(cls, config):
         config = dict(config)
         config.setdefault("track_margins", False)  # saved before margins were tracked
+        # Saved before each network had its own shuffle and a held teacher.
+        config.setdefault("data_order", "shared")
+        config.setdefault("teacher_span", None)
         for key in ("network1", "network2", "ema_network1", "ema_network2"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def check_teacher_span(teacher_span):
+    """Returns a valid `teacher_span`: None, `"epoch"` or a positive int."""
+    if teacher_span is None or teacher_span == "epoch":
+        return teacher_span
+    if checks.is_int(teacher_span) and teacher_span >= 1:
+        return int(teacher_span)
+    raise ValueError(
+        "`teacher_span` must be None (the averaged copies teach every step), "
+        "'epoch' or a positive number of steps. Received: "
+        f"teacher_span={teacher_span!r}"
+    )
+
+
+def _concat_weights(batches):
+    """The batches' sample weights end to end (1 where a batch has none)."""
+    if all(batch[3] is None for batch in batches):
+        return None
+    return tf.concat(
+        [
+            tf.ones_like(batch[2], tf.float32)
+            if batch[3] is None
+            else tf.reshape(tf.cast(batch[3], tf.float32), [-1])
+            for batch in batches
+        ],
+        axis=0,
+    )
 
 
 def _check_built(argument, network):

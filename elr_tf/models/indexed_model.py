@@ -181,6 +181,26 @@ class IndexedModel(keras.Model):
         # `strategy.reduce("MEAN", batch)`, which fails under
         # MultiWorkerMirroredStrategy (keras-team/keras#20585). One replica's
         # local batch has the right structure, shapes and dtypes: use it.
-        return super()._maybe_symbolic_build(
-            **multi_worker_build_batch(self.distribute_strategy, iterator, data_batch)
-        )
+        # An ELR+ element with one batch per network builds from the first.
+        arguments = multi_worker_build_batch(self.distribute_strategy, iterator, data_batch)
+        if arguments["iterator"] is not None:
+            arguments["iterator"] = _FirstBatches(arguments["iterator"])
+        if arguments["data_batch"] is not None:
+            arguments["data_batch"] = first_batch(arguments["data_batch"])
+        return super()._maybe_symbolic_build(**arguments)
+
+
+def first_batch(data):
+    """The first network's batch of a paired element; other elements as they are."""
+    return data[inputs_lib.PAIRED_KEYS[0]] if inputs_lib.is_paired(data) else data
+
+
+class _FirstBatches:
+    """A Keras epoch iterator whose batches pass through `first_batch`."""
+
+    def __init__(self, epoch_iterator):
+        self._epoch_iterator = epoch_iterator
+
+    def __iter__(self):
+        for begin, end, batches in self._epoch_iterator:
+            yield begin, end, (first_batch(batch) for batch in batches)

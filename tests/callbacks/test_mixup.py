@@ -92,7 +92,7 @@ def test_callback_draws_from_seed_and_step_and_resets(seed):
     model.compile(optimizer=keras.optimizers.SGD(0.01))
     recorder = _Recorder()
     model.fit(
-        elr_tf.with_index(x, y, batch_size=8),
+        elr_tf.with_index(x, y, batch_size=8, shuffles=2),
         epochs=2,
         verbose=0,
         callbacks=[mixup.Mixup(alpha=0.5, seed=9), recorder, WeightAveraging(0.9)],

@@ -46,7 +46,7 @@ def test_running_mean_momentum_hand_values(step, ema_alpha, expected):
     assert value == pytest.approx(expected, rel=1e-6)
 
 
-def _model(with_batch_norm=False):
+def _model(with_batch_norm=False, **kwargs):
     def build():
         layers = [keras.layers.Dense(5)]
         if with_batch_norm:
@@ -54,7 +54,9 @@ def _model(with_batch_norm=False):
             layers += [keras.layers.BatchNormalization()]
         return keras.Sequential([keras.Input((4,)), *layers, keras.layers.Dense(C)])
 
-    model = ELRPlusModel(build(), build(), num_examples=N, num_classes=C)
+    kwargs.setdefault("data_order", "shared")
+    kwargs.setdefault("teacher_span", None)
+    model = ELRPlusModel(build(), build(), num_examples=N, num_classes=C, **kwargs)
     model.compile(optimizer=keras.optimizers.SGD(0.1))
     return model
 

@@ -16,6 +16,7 @@ _OFFLINE_PRESETS = {
     "tiny_cnn": ((28, 28, 1), {}),
     "small_cnn": ((28, 28, 1), {}),
     "mini_cnn": ((28, 28, 1), {}),
+    "plain_cnn": ((28, 28, 1), {}),
     "tiny_resnet": ((32, 32, 3), {}),
     "cifar_resnet18": ((32, 32, 3), {}),
     "cifar_resnet34": ((32, 32, 3), {}),

@@ -35,6 +35,10 @@ def _dense(num_classes=C, hidden=8):
 def _model(lr=0.05, num_examples=N, num_classes=C, **kwargs):
     kwargs.setdefault("beta", 0.7)
     kwargs.setdefault("lam", 3.0)
+    # The hand-computed steps below use one batch for both networks and the
+    # latest averages as teachers; the reference's schedule is tested apart.
+    kwargs.setdefault("data_order", "shared")
+    kwargs.setdefault("teacher_span", None)
     model = ELRPlusModel(
         _dense(num_classes),
         _dense(num_classes),
@@ -244,7 +248,9 @@ def test_batch_norm_copies_use_batch_statistics(seed):
             ]
         )
 
-    model = ELRPlusModel(build(), build(), num_examples=N, num_classes=C)
+    model = ELRPlusModel(
+        build(), build(), num_examples=N, num_classes=C, data_order="shared", teacher_span=None
+    )
     model.compile(optimizer=keras.optimizers.SGD(0.0))
     moving = [v for v in model.ema_network1.weights if "moving_mean" in v.path]
     # network1 == its copy here; in inference mode (moving statistics 0 and
