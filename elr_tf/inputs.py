@@ -102,8 +102,10 @@ def assert_in_range(values, high, what, bound_name):
 def describe(x):
     """The nest of `x` with each tensor as `dtype[shape]`, for error messages."""
     return tf.nest.map_structure(
-        lambda t: f"{getattr(getattr(t, 'dtype', None), 'name', type(t).__name__)}"
-        f"{list(getattr(t, 'shape', []))}",
+        lambda t: (
+            f"{getattr(getattr(t, 'dtype', None), 'name', type(t).__name__)}"
+            f"{list(getattr(t, 'shape', []))}"
+        ),
         x,
     )
 

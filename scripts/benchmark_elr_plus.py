@@ -15,6 +15,20 @@ data and times, per batch:
   averaged-copy forwards), measured inside `fit` without the averaging.
 
 Everything runs `--warmup` untimed calls first (tracing).
+
+With `--cost` it measures instead what ELR+ costs against ELR, in one run,
+alternating the two (`--rounds` times; medians, the first round dropped):
+
+    python scripts/benchmark_elr_plus.py --cost --arch=plain_cnn --image_size=28 --channels=1
+
+- `elr_epoch`, `elr_plus_epoch`: seconds of one `fit` epoch of `ELRModel`
+  and of `ELRPlusModel` (its default schedule, with `Mixup` and
+  `WeightAveraging`) on the same synthetic data, and their ratio;
+- `forward_backward`, `forward`: one network's compiled training step
+  (forward, backward and SGD update) and its training-mode forward alone;
+  `2 * forward_backward + 2 * forward` is ELR+'s work by operation count
+  (two networks trained, two teacher forwards); the remainder of an ELR+
+  step (tables, mixup, averaging, callbacks) is printed beside it.
 """
 
 import os
@@ -38,6 +52,9 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Batch size of the timed s
 _STEPS = flags.DEFINE_integer("steps", 3, "Timed training steps.")
 _REPEATS = flags.DEFINE_integer("repeats", 20, "Timed averaging updates.")
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed calls before each timing.")
+_CHANNELS = flags.DEFINE_integer("channels", 3, "Image channels.")
+_COST = flags.DEFINE_bool("cost", False, "Measure ELR+ against ELR (see module doc).")
+_ROUNDS = flags.DEFINE_integer("rounds", 4, "--cost: alternating rounds (the first dropped).")
 
 
 def _time(function, repeats, warmup):
@@ -121,8 +138,114 @@ class _Silence(WeightAveraging):
         pass
 
 
+class _EpochSeconds(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = time.perf_counter() - self._start
+
+
+def cost(arch, num_classes, shape, batch_size, steps=10, rounds=4, repeats=20):
+    """ELR+ against ELR on one backbone: epoch seconds and the step's parts.
+
+    Returns:
+        Dict of medians in seconds: `elr_epoch`, `elr_plus_epoch`,
+        `forward_backward`, `forward`; and `steps` per epoch.
+    """
+    import elr_tf
+
+    def build():
+        return backbones.build_backbone(arch, num_classes, shape, weight_decay=5e-4)
+
+    n = batch_size * steps
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, *shape)).astype("float32")
+    y = rng.integers(0, num_classes, n)
+    elr = elr_tf.ELRModel(build(), num_examples=n, num_classes=num_classes)
+    plus = ELRPlusModel(build(), build(), num_examples=n, num_classes=num_classes)
+    runs = {
+        "elr_epoch": (elr, elr_tf.with_index(x, y, batch_size=batch_size, seed=0), []),
+        "elr_plus_epoch": (
+            plus,
+            elr_tf.with_index(x, y, batch_size=batch_size, seed=0, shuffles=2),
+            [elr_tf.Mixup(1.0), WeightAveraging(0.997, ema_step=500)],
+        ),
+    }
+    for model, _, _ in runs.values():
+        model.compile(optimizer=keras.optimizers.SGD(0.02, momentum=0.9), metrics=["accuracy"])
+    seconds = {key: [] for key in runs}
+    for _ in range(rounds):
+        for key, (model, dataset, callbacks) in runs.items():
+            timer = _EpochSeconds()
+            model.fit(dataset, epochs=1, verbose=0, callbacks=[*callbacks, timer])
+            seconds[key].append(timer.seconds)
+
+    network = build()
+    optimizer = keras.optimizers.SGD(0.02, momentum=0.9)
+    images = tf.constant(x[:batch_size])
+    labels = tf.constant(y[:batch_size])
+
+    @tf.function
+    def forward():
+        return network(images, training=True)
+
+    @tf.function
+    def forward_backward():
+        with tf.GradientTape() as tape:
+            logits = network(images, training=True)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+            ) + tf.add_n(network.losses)
+        weights = network.trainable_weights
+        optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+
+    def median_call(function):
+        for _ in range(3):
+            function()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - start)
+        return float(np.median(times))
+
+    result = {key: float(np.median(values[1:] or values)) for key, values in seconds.items()}
+    result["forward_backward"] = median_call(forward_backward)
+    result["forward"] = median_call(forward)
+    result["steps"] = steps
+    return result
+
+
 def main(argv):
     del argv
+    if _COST.value:
+        shape = (_IMAGE_SIZE.value, _IMAGE_SIZE.value, _CHANNELS.value)
+        r = cost(
+            _ARCH.value, _NUM_CLASSES.value, shape, _BATCH_SIZE.value, _STEPS.value, _ROUNDS.value
+        )
+        per_step = {k: 1000 * r[k] / r["steps"] for k in ("elr_epoch", "elr_plus_epoch")}
+        work = 2 * r["forward_backward"] + 2 * r["forward"]
+        print(
+            f"arch: {_ARCH.value}, input {shape}, batch {_BATCH_SIZE.value}, "
+            f"{r['steps']} steps/epoch"
+        )
+        print(
+            f"epoch: ELR {r['elr_epoch']:.2f} s, ELR+ {r['elr_plus_epoch']:.2f} s, "
+            f"ratio {r['elr_plus_epoch'] / r['elr_epoch']:.2f}"
+        )
+        print(
+            f"one network: forward+backward+update {1000 * r['forward_backward']:.1f} ms, "
+            f"training-mode forward {1000 * r['forward']:.1f} ms"
+        )
+        print(
+            f"ELR+ step {per_step['elr_plus_epoch']:.1f} ms = 2 x (forward+backward) + "
+            f"2 x forward {1000 * work:.1f} ms + the rest "
+            f"{per_step['elr_plus_epoch'] - 1000 * work:.1f} ms; ELR step "
+            f"{per_step['elr_epoch']:.1f} ms (its rest "
+            f"{per_step['elr_epoch'] - 1000 * r['forward_backward']:.1f} ms)"
+        )
+        return
     result = benchmark(
         _ARCH.value,
         _NUM_CLASSES.value,

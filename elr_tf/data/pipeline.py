@@ -27,7 +27,6 @@ from elr_tf import checks, inputs
 from elr_tf.data import augment as augment_lib
 from elr_tf.data.example_set import ExampleSet, NoisyData
 
-
 # Seed offset of the second network's stream (`shuffles=2`): far from the
 # `seed + 1` of the augmentation stream.
 SECOND_STREAM = 1_000_003
