@@ -30,12 +30,13 @@ class ELRPlusModel(IndexedModel):
 
     Two networks `f1`, `f2` of the same architecture, each with a weight
     averaged copy `ema1`, `ema2` and a target table `T1`, `T2` addressed by
-    sample id. Each training step, for network `k` with partner `o`
-    (ELR-SPEC §3):
+    sample id. Each training step, for network `k` with partner `o`, on
+    network `k`'s batch `x` (ELR-SPEC §3):
 
-    1. `T_k[i] <- beta * T_k[i] + (1 - beta) * softmax(ema_o(x))`, on the
-       un-mixed batch: each network's targets come from the *other*
-       network's averaged copy.
+    1. `T_k[i] <- beta * T_k[i] + (1 - beta) * softmax(teacher_o(x))`, on
+       the un-mixed batch: each network's targets come from the *other*
+       network's averaged copy, `teacher_o`: `ema_o` itself, or a snapshot
+       of it held fixed for `teacher_span` steps.
     2. Mixup with this network's own `l_k` and permutation `m_k`:
        `x_mix`, `y_mix` (one-hot) and `q = l*T_k[i] + (1-l)*T_k[i][m]`.
     3. `loss_k = softCE(f_k(x_mix), y') + ramp(step) * lam *
@@ -44,12 +45,25 @@ class ELRPlusModel(IndexedModel):
        (`None`: on iff `num_classes == 100`, as the reference), and
        `ramp = losses.sigmoid_rampup(step, coef_step)`.
 
+    The schedule follows the reference trainer, where each network has its
+    own data loader and network 1 makes a whole pass before network 2 (so
+    the partner's averaged copy does not move during a pass), folded into
+    one `fit` with the same work per epoch: with `data_order="separate"`
+    each training element holds one batch per network, from two
+    independent shuffles (`elr_tf.with_index(x, y, shuffles=2)`), and with
+    `teacher_span="epoch"` each teacher is a snapshot of the partner's
+    averaged copy taken at the end of the previous epoch. (Where the
+    reference's network 2 reads network 1's copy as network 1's pass of the
+    same epoch left it, here it reads the copy of the previous epoch's end.)
+    `data_order="shared"` with `teacher_span=None` is the earlier schedule:
+    both networks on the same batch, each reading the other's latest copy.
+
     The optimiser minimises `loss_1 + loss_2` plus both networks' weight
     decay. Mixup draws and weight averaging are callbacks: `elr_tf.Mixup`
     (without it, no mixing) and `elr_tf.WeightAveraging` (required; `fit`
     warns without it). Evaluation and prediction return `(f1(x) + f2(x)) / 2`;
-    training metrics are computed on `(ema1(x) + ema2(x)) / 2` on the
-    un-mixed batch. Logged: `loss` (`loss_1 + loss_2` with weight decay) and
+    training metrics are computed on the teachers' logits on the un-mixed
+    batches (with `data_order="shared"`, their mean on the one batch). Logged: `loss` (`loss_1 + loss_2` with weight decay) and
     each network's `ce1`, `ce2`, `elr1`, `elr2`. How this schedule differs
     from the reference code, and why, is in the README (section ELR+).
 
@@ -74,8 +88,18 @@ class ELRPlusModel(IndexedModel):
         table_placement: None, or `"host"` to keep both tables in host
             memory (single-replica training).
         track_margins: keep the per-id logit margin of the given label,
-            averaged over training, of the averaged copies' mean logits on
-            the un-mixed batch (`average_margins`; see `MarginTracker`).
+            averaged over training, of the teachers' logits on the un-mixed
+            batch (`average_margins`; see `MarginTracker`): with
+            `data_order="shared"` the mean of both teachers', else the
+            teacher of the network the batch belongs to.
+        data_order: `"separate"` (each network its own shuffle; training
+            elements `{"network1": batch, "network2": batch}`) or
+            `"shared"` (both networks on each batch).
+        teacher_span: None (each teacher is the partner's averaged copy as
+            of the previous step), a number of steps N (a snapshot of it,
+            refreshed by `WeightAveraging` after every N-th step; two more
+            copies of the network's weights), or `"epoch"` (N = the steps
+            per epoch `fit` reports).
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -86,7 +110,7 @@ class ELRPlusModel(IndexedModel):
                          beta=0.7, lam=3.0)
     model.compile(optimizer=keras.optimizers.SGD(0.02, momentum=0.9),
                   metrics=["accuracy"])
-    model.fit(elr_tf.with_index(x, y, batch_size=128), epochs=200, callbacks=[
+    model.fit(elr_tf.with_index(x, y, batch_size=128, shuffles=2), epochs=200, callbacks=[
         elr_tf.Mixup(alpha=1.0, seed=123),
         elr_tf.WeightAveraging(0.997, ema_step=40000),
     ])
