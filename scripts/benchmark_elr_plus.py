@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from elr_tf.callbacks import WeightAveraging, ema_decay  # noqa: E402
+from elr_tf.experiment.callbacks import EpochTimer  # noqa: E402
 from elr_tf.models import ELRPlusModel, backbones  # noqa: E402
 
 _ARCH = flags.DEFINE_enum("arch", "preact_resnet18", list(backbones.PRESETS), "Backbone.")
@@ -138,14 +139,6 @@ class _Silence(WeightAveraging):
         pass
 
 
-class _EpochSeconds(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds = time.perf_counter() - self._start
-
-
 def cost(arch, num_classes, shape, batch_size, steps=10, rounds=4, repeats=20):
     """ELR+ against ELR on one backbone: epoch seconds and the step's parts.
 
@@ -177,9 +170,9 @@ def cost(arch, num_classes, shape, batch_size, steps=10, rounds=4, repeats=20):
     seconds = {key: [] for key in runs}
     for _ in range(rounds):
         for key, (model, dataset, callbacks) in runs.items():
-            timer = _EpochSeconds()
+            timer = EpochTimer()
             model.fit(dataset, epochs=1, verbose=0, callbacks=[*callbacks, timer])
-            seconds[key].append(timer.seconds)
+            seconds[key].append(timer.seconds[-1])
 
     network = build()
     optimizer = keras.optimizers.SGD(0.02, momentum=0.9)

@@ -37,7 +37,6 @@ are training time only (for ELR+ both networks).
 
 import json
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -115,28 +114,6 @@ def initial_weights(method, seed):
     return weights if count == 2 else weights[0]
 
 
-class _EpochTimer:
-    def __new__(cls):
-        import keras
-
-        class Timer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.seconds = []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self._start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.seconds.append(time.perf_counter() - self._start)
-                print(
-                    f"  epoch {epoch + 1}: {self.seconds[-1]:.1f} s, loss {logs['loss']:.4f}",
-                    flush=True,
-                )
-
-        return Timer()
-
-
 def train_elr_tf(
     method,
     setting,
@@ -157,6 +134,7 @@ def train_elr_tf(
     import keras
 
     import elr_tf
+    from elr_tf.experiment.callbacks import EpochTimer
     from elr_tf.models import backbones
 
     x, y = setting["x_train"], setting["y_train"]
@@ -196,8 +174,13 @@ def train_elr_tf(
         dataset = elr_tf.with_index(x, y, batch_size=batch_size, seed=seed)
         callbacks = []
     model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9), metrics=["accuracy"])
-    timer = _EpochTimer()
-    model.fit(dataset, epochs=epochs, verbose=0, callbacks=[*callbacks, timer])
+    timer = EpochTimer()
+    progress = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: print(
+            f"  epoch {epoch + 1}: {timer.seconds[-1]:.1f} s, loss {logs['loss']:.4f}", flush=True
+        )
+    )
+    model.fit(dataset, epochs=epochs, verbose=0, callbacks=[*callbacks, timer, progress])
     _, accuracy = model.evaluate(setting["x_test"], setting["y_test"], batch_size=1000, verbose=0)
     seconds = timer.seconds[1:] or timer.seconds
     return {"test_accuracy": float(accuracy), "seconds_per_epoch": float(np.mean(seconds))}

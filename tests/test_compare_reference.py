@@ -4,24 +4,18 @@ The PyTorch side is tested in `tests/test_reference_torch.py` (skipped
 without the benchmark dependencies).
 """
 
-import importlib.util
 import os
-import pathlib
 
 import numpy as np
 import pytest
+from script_loader import load_script
 
 from elr_tf.data import FASHION_MNIST_DIR
-
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "compare_reference.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("compare_reference", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("compare_reference")
 
 
 def _needs_fashion_mnist():

@@ -1,24 +1,17 @@
 """Tests of the PyTorch reference implementation in `scripts/reference_torch.py`."""
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
+from script_loader import load_script
 
 torch = pytest.importorskip("torch")
 
 from elr_tf.models import backbones  # noqa: E402
 
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "reference_torch.py"
-
 
 @pytest.fixture(scope="module")
 def reference_torch():
-    spec = importlib.util.spec_from_file_location("reference_torch", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("reference_torch")
 
 
 def test_keras_weights_give_the_same_logits(reference_torch, seed):

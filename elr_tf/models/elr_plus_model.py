@@ -63,9 +63,10 @@ class ELRPlusModel(IndexedModel):
     (without it, no mixing) and `elr_tf.WeightAveraging` (required; `fit`
     warns without it). Evaluation and prediction return `(f1(x) + f2(x)) / 2`;
     training metrics are computed on the teachers' logits on the un-mixed
-    batches (with `data_order="shared"`, their mean on the one batch). Logged: `loss` (`loss_1 + loss_2` with weight decay) and
-    each network's `ce1`, `ce2`, `elr1`, `elr2`. How this schedule differs
-    from the reference code, and why, is in the README (section ELR+).
+    batches (with `data_order="shared"`, their mean on the one batch).
+    Logged: `loss` (`loss_1 + loss_2` with weight decay) and each
+    network's `ce1`, `ce2`, `elr1`, `elr2`. How this schedule differs from
+    the reference code, and why, is in the README (section ELR+).
 
     Args:
         network1: a built Keras model mapping inputs to logits

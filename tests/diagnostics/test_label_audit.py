@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from script_loader import load_script
 
 import elr_tf
 from elr_tf.diagnostics import label_audit
@@ -196,19 +197,6 @@ def test_callback_logs_metrics_in_a_real_fit(tmp_path, seed):
     assert float(rows[-1]["audit_f1"]) == pytest.approx(final["f1"], rel=1e-5)
 
 
-def _load_script(name):
-    import importlib.util
-    import os
-
-    path = os.path.join(
-        os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "scripts", f"{name}.py"
-    )
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_compare_cleanlab_runs_on_tiny_settings():
     pytest.importorskip("cleanlab", reason="benchmark dependency: scripts/requirements-bench.txt")
     import os
@@ -218,7 +206,7 @@ def test_compare_cleanlab_runs_on_tiny_settings():
 
     if not os.path.exists(os.path.join(FASHION_MNIST_DIR, "train-labels-idx1-ubyte.gz")):
         pytest.skip("needs the Fashion-MNIST files (scripts/setup.sh installs them)")
-    script = _load_script("compare_cleanlab")
+    script = load_script("compare_cleanlab")
     config = TrainConfig(
         arch="tiny_cnn", num_train=400, epochs=1, batch_size=64, noise_rate=0.4, seed=0, verbose=0
     )
@@ -240,7 +228,7 @@ def test_compare_cleanlab_runs_on_tiny_settings():
 
 
 def test_ceiling_f1_and_grid_parsing():
-    script = _load_script("compare_cleanlab")
+    script = load_script("compare_cleanlab")
     positives = np.array([True, False, True, False])
     # Top 2 by score: ids 0 (positive) and 1 (negative).
     assert script.ceiling_f1([0.9, 0.8, 0.1, 0.0], positives) == 0.5
