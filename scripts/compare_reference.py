@@ -293,14 +293,13 @@ def main(argv):
         seeds = [int(v) for v in _SEEDS.value]
     except ValueError as error:
         raise app.UsageError(f"--noise takes rates and --seeds integers: {error}") from None
-    if _TEACHER_SPAN.value not in ("epoch", "step") and not _TEACHER_SPAN.value.isdigit():
-        raise app.UsageError(
-            f"--teacher_span must be epoch, step or a number of steps. "
-            f"Received: --teacher_span={_TEACHER_SPAN.value}"
-        )
-    teacher_span = {"epoch": "epoch", "step": None}.get(_TEACHER_SPAN.value)
-    if _TEACHER_SPAN.value.isdigit():
-        teacher_span = int(_TEACHER_SPAN.value)
+    from elr_tf.experiment.config import teacher_span_argument, teacher_span_flag
+
+    try:
+        span_flag = teacher_span_flag("--teacher_span", _TEACHER_SPAN.value)
+        teacher_span = teacher_span_argument(span_flag)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     threads = _THREADS.value or None
     if threads:
         import tensorflow as tf

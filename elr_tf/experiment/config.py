@@ -24,6 +24,7 @@ from elr_tf import checks
 from elr_tf.data import DATASET_NAMES, TFDS_PREFIX, is_dataset_name
 from elr_tf.diagnostics import label_audit
 from elr_tf.models.backbones import PRESETS
+from elr_tf.models.elr_plus_model import DATA_ORDERS
 from elr_tf.target_table import STORAGE_DTYPES
 
 LOSSES = ("ce", "elr", "elr_plus")
@@ -115,7 +116,8 @@ def between(low, high=math.inf, **open_ends):
     return lambda name, value: checks.number_in(name, value, low, high, **open_ends)
 
 
-def _teacher_span(name, value):
+def teacher_span_flag(name, value):
+    """A `setting` check of `--teacher_span`: epoch, step or a positive int (a string)."""
     if value in ("epoch", "step") or (value.isdigit() and int(value) >= 1):
         return value
     raise ValueError(
@@ -372,7 +374,7 @@ class TrainConfig:
         "ELR+: separate (each network makes its own pass over its own shuffle "
         "every epoch, as the reference's two loaders) or shared (both networks "
         "train on the same batch).",
-        check=choice(("separate", "shared")),
+        check=choice(DATA_ORDERS),
     )
     teacher_span: str = setting(
         "epoch",
@@ -380,7 +382,7 @@ class TrainConfig:
         "copy) is held fixed: epoch (as the reference, where the partner does not "
         "train during a network's pass), a number of steps, or step (the latest "
         "averages every step).",
-        check=_teacher_span,
+        check=teacher_span_flag,
     )
 
     def validate(self):

@@ -146,10 +146,7 @@ class ELRPlusModel(IndexedModel):
     ):
         super().__init__(**kwargs)
         validate_hyperparameters(beta, lam)
-        if data_order not in DATA_ORDERS:
-            raise ValueError(
-                f"`data_order` must be one of {DATA_ORDERS}. Received: data_order={data_order!r}"
-            )
+        checks.one_of("data_order", data_order, DATA_ORDERS)
         teacher_span = check_teacher_span(teacher_span)
         checks.non_negative_int("coef_step", coef_step)
         if label_reweighting is not None and not isinstance(label_reweighting, bool):
@@ -180,12 +177,7 @@ class ELRPlusModel(IndexedModel):
                 )
             _check_same_architecture(f"ema_network{k}", ema, network)
             ema.set_weights(network.get_weights())
-            # Excluded from the optimiser and the weight decay, but the
-            # layers stay trainable so batch norm uses batch statistics
-            # when the copy runs in training mode (see class docstring).
-            for variable in ema.weights:
-                variable.trainable = False
-            emas.append(ema)
+            emas.append(_exclude_from_training(ema))
 
         self.network1 = network1
         self.network2 = network2
@@ -197,13 +189,10 @@ class ELRPlusModel(IndexedModel):
         # averaged copies themselves are the teachers.
         self.teacher_network1 = self.teacher_network2 = None
         if teacher_span is not None:
-            teachers = []
-            for k, ema in enumerate(emas, start=1):
-                teacher = _clone(f"teacher_network{k}", ema, keep_weights=True)
-                for variable in teacher.weights:
-                    variable.trainable = False
-                teachers.append(teacher)
-            self.teacher_network1, self.teacher_network2 = teachers
+            self.teacher_network1, self.teacher_network2 = (
+                _exclude_from_training(_clone(f"teacher_network{k}", ema, keep_weights=True))
+                for k, ema in enumerate(emas, start=1)
+            )
         self.num_examples = num_examples
         self.num_classes = num_classes
         self.beta = float(beta)
@@ -482,6 +471,17 @@ def check_teacher_span(teacher_span):
         "'epoch' or a positive number of steps. Received: "
         f"teacher_span={teacher_span!r}"
     )
+
+
+def _exclude_from_training(copy):
+    """Returns `copy` with its weights out of the optimiser and the weight decay.
+
+    The layers stay trainable, so batch norm uses batch statistics when the
+    copy runs in training mode (see the class docstring).
+    """
+    for variable in copy.weights:
+        variable.trainable = False
+    return copy
 
 
 def _concat_weights(batches):
