@@ -92,7 +92,7 @@ class ELRPlusModel(IndexedModel):
             averaged over training, of the teachers' logits on the un-mixed
             batch (`average_margins`; see `MarginTracker`): with
             `data_order="shared"` the mean of both teachers', else the
-            teacher of the network the batch belongs to.
+            teacher that feeds the table of the batch's network.
         data_order: `"separate"` (each network its own shuffle; training
             elements `{"network1": batch, "network2": batch}`) or
             `"shared"` (both networks on each batch).
