@@ -8,25 +8,18 @@ The method is at the top: `ELRModel`, `ELRPlusModel`, their callbacks and
 `experiment` (the training program).
 """
 
-import sys
-
-from elr_tf import _moved, losses
+from elr_tf import losses
 from elr_tf.callbacks import Mixup, NonFiniteGuard, WeightAveraging
 from elr_tf.diagnostics import AuditCallback, LabelAudit, MemorizationMonitor, find_label_issues
-from elr_tf.diagnostics import audit as audit_labels
 from elr_tf.inputs import INDEX_KEY, INPUTS_KEY, with_index
 from elr_tf.margin_tracker import MarginTracker
 from elr_tf.models import ELRModel, ELRPlusModel
 from elr_tf.target_table import TargetTable
 
-if not any(isinstance(finder, _moved.MovedModuleFinder) for finder in sys.meta_path):
-    sys.meta_path.append(_moved.MovedModuleFinder())
-
 __all__ = [
     "AuditCallback",
     "LabelAudit",
     "MemorizationMonitor",
-    "audit_labels",
     "find_label_issues",
     "ELRModel",
     "ELRPlusModel",
