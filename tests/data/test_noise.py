@@ -1,4 +1,6 @@
-"""Tests for elr_tf.noise: hand-checked maps, realised rates, seeding, errors."""
+"""Tests for elr_tf.data.noise: the registry, hand-checked maps, rates, seeding, errors."""
+
+import inspect
 
 import numpy as np
 import pytest
@@ -6,6 +8,14 @@ import pytest
 from elr_tf.data import noise
 
 N = 50_000
+
+# The maps are written here by hand: the data sources own the real ones.
+# CIFAR-10: truck -> automobile, bird -> airplane, cat <-> dog, deer -> horse.
+CIFAR10_MAP = {9: 1, 2: 0, 3: 5, 5: 3, 4: 7}
+# CIFAR-100: the next class of the same superclass of 5, circularly.
+CIFAR100_MAP = {c: (c // 5) * 5 + (c + 1) % 5 for c in range(100)}
+# Fashion-MNIST: T-shirt <-> shirt, pullover <-> coat, sneaker <-> boot, sandal -> sneaker.
+FASHION_MAP = {0: 6, 6: 0, 2: 4, 4: 2, 7: 9, 9: 7, 5: 7}
 
 
 @pytest.fixture
@@ -22,6 +32,131 @@ def balanced100():
     return np.random.default_rng(456).permutation(labels)
 
 
+def _uniform_matrix(num_classes, rate):
+    matrix = np.full((num_classes, num_classes), rate / (num_classes - 1))
+    np.fill_diagonal(matrix, 1.0 - rate)
+    return matrix
+
+
+# The registry.
+
+
+def test_registry_lists_every_model():
+    assert noise.NOISE_NAMES == tuple(noise.NOISE_MODELS)
+    assert noise.NOISE_NAMES[:3] == ("symmetric", "asymmetric", "matrix")
+    assert noise.NOISE_MODELS["symmetric"].options == ("include_true_class",)
+    assert noise.NOISE_MODELS["asymmetric"].options == ("asymmetric_map",)
+    assert noise.NOISE_MODELS["matrix"].options == ("matrix",)
+
+
+@pytest.mark.parametrize("name", noise.NOISE_NAMES)
+def test_registry_entry_matches_its_generator(name):
+    # The uniform call of `make_noisy_labels`, and each declared option is a
+    # keyword of the generator.
+    model = noise.NOISE_MODELS[name]
+    parameters = inspect.signature(model.generate).parameters
+    assert list(parameters)[:4] == ["labels", "rate", "num_classes", "seed"]
+    keyword_only = [p for p, v in parameters.items() if v.kind is inspect.Parameter.KEYWORD_ONLY]
+    assert keyword_only == list(model.options)
+
+
+# A call of each model of this file; a model with its own test file (e.g.
+# "idn" in test_noise_idn.py) checks the same there.
+_EVERY_MODEL = {
+    "symmetric": {"rate": 0.4},
+    "asymmetric": {"rate": 0.4, "asymmetric_map": CIFAR10_MAP},
+    "matrix": {"rate": None, "matrix": _uniform_matrix(10, 0.4)},
+}
+
+
+@pytest.mark.parametrize("name", _EVERY_MODEL)
+def test_kind_is_the_registry_name(balanced10, name):
+    result = noise.make_noisy_labels(balanced10, name, num_classes=10, seed=0, **_EVERY_MODEL[name])
+    assert result.kind == name
+    assert result.rate_realised > 0
+
+
+@pytest.mark.parametrize("name", ["pairflip", "Symmetric", "clean", None])
+def test_unknown_name(name):
+    known = ", ".join(noise.NOISE_NAMES)
+    with pytest.raises(ValueError, match=rf"`name` must be one of {known}\. Received: name="):
+        noise.make_noisy_labels(np.array([0]), name, 0.2, 10, seed=0)
+
+
+@pytest.mark.parametrize(
+    "name, options, option",
+    [
+        ("symmetric", {"asymmetric_map": {0: 1}}, "asymmetric_map"),
+        ("symmetric", {"matrix": np.eye(2)}, "matrix"),
+        (
+            "asymmetric",
+            {"asymmetric_map": {0: 1}, "include_true_class": False},
+            "include_true_class",
+        ),
+        ("matrix", {"matrix": np.eye(2), "asymmetric_map": {0: 1}}, "asymmetric_map"),
+        ("symmetric", {"asymetric_map": {0: 1}}, "asymetric_map"),
+    ],
+)
+def test_option_the_model_does_not_take(name, options, option):
+    rate = None if name == "matrix" else 0.2
+    with pytest.raises(
+        ValueError,
+        match=rf"`{option}` is not an option of noise model '{name}'.*Received: {option}=",
+    ):
+        noise.make_noisy_labels(np.array([0, 1]), name, rate, 2, seed=0, **options)
+
+
+def test_option_error_summarises_arrays():
+    with pytest.raises(ValueError, match=r"takes `include_true_class`.*array of shape \(2, 2\)"):
+        noise.make_noisy_labels(np.array([0, 1]), "symmetric", 0.2, 2, seed=0, matrix=np.eye(2))
+
+
+def test_option_set_to_none_counts_as_not_given(balanced10):
+    # The program forwards the data source's map (None for most data sets)
+    # and the optional matrix whatever the noise model.
+    result = noise.make_noisy_labels(
+        balanced10, "symmetric", 0.3, 10, seed=5, asymmetric_map=None, matrix=None
+    )
+    direct = noise.symmetric(balanced10, 0.3, 10, seed=5)
+    np.testing.assert_array_equal(result.noisy, direct.noisy)
+
+
+def test_make_noisy_labels_matches_direct_calls(balanced10, balanced100):
+    pairs = [
+        (
+            noise.make_noisy_labels(balanced10, "symmetric", 0.3, 10, seed=5),
+            noise.symmetric(balanced10, 0.3, 10, seed=5),
+        ),
+        (
+            noise.make_noisy_labels(
+                balanced10, "symmetric", 0.3, 10, seed=5, include_true_class=False
+            ),
+            noise.symmetric(balanced10, 0.3, 10, seed=5, include_true_class=False),
+        ),
+        (
+            noise.make_noisy_labels(
+                balanced10, "asymmetric", 0.3, 10, 5, asymmetric_map=CIFAR10_MAP
+            ),
+            noise.asymmetric(balanced10, 0.3, 10, 5, asymmetric_map=CIFAR10_MAP),
+        ),
+        (
+            noise.make_noisy_labels(
+                balanced100, "asymmetric", 0.3, 100, 5, asymmetric_map=CIFAR100_MAP
+            ),
+            noise.asymmetric(balanced100, 0.3, 100, 5, asymmetric_map=CIFAR100_MAP),
+        ),
+        (
+            noise.make_noisy_labels(
+                balanced10, "matrix", None, 10, 5, matrix=np.full((10, 10), 0.1)
+            ),
+            noise.transition_matrix(balanced10, None, 10, 5, matrix=np.full((10, 10), 0.1)),
+        ),
+    ]
+    for via_registry, direct in pairs:
+        np.testing.assert_array_equal(via_registry.noisy, direct.noisy)
+        assert via_registry.kind == direct.kind
+
+
 # Hand-checkable cases.
 
 
@@ -30,10 +165,10 @@ def balanced100():
     [
         lambda y: noise.symmetric(y, 0.0, 10, seed=0),
         lambda y: noise.symmetric(y, 0.0, 10, seed=0, include_true_class=False),
-        lambda y: noise.asymmetric_cifar10(y, 0.0, seed=0),
-        lambda y: noise.asymmetric_fashion_mnist(y, 0.0, seed=0),
-        lambda y: noise.make_noisy_labels(y, "clean", 0.0, 10, seed=0),
-        lambda y: noise.make_noisy_labels(y, "clean", None, 10, seed=0),
+        lambda y: noise.asymmetric(y, 0.0, 10, seed=0, asymmetric_map=CIFAR10_MAP),
+        lambda y: noise.asymmetric(y, 0.0, 10, seed=0, asymmetric_map=FASHION_MAP),
+        lambda y: noise.asymmetric(y, 0.0, 100, seed=0, asymmetric_map=CIFAR100_MAP),
+        lambda y: noise.transition_matrix(y, None, 10, seed=0, matrix=np.eye(10)),
     ],
 )
 def test_rate_zero_gives_identical_labels(call):
@@ -43,12 +178,6 @@ def test_rate_zero_gives_identical_labels(call):
     np.testing.assert_array_equal(result.true, labels)
     assert result.rate_realised == 0.0
     assert not result.is_noisy.any()
-
-
-def test_rate_zero_cifar100_gives_identical_labels():
-    labels = np.arange(1000) % 100
-    result = noise.asymmetric_cifar100(labels, 0.0, seed=0)
-    np.testing.assert_array_equal(result.noisy, labels)
 
 
 def test_result_fields_and_dtypes():
@@ -64,31 +193,37 @@ def test_result_fields_and_dtypes():
         result.kind = "other"
 
 
-def test_cifar10_rate_one_maps_exactly_per_pairs():
+def test_asymmetric_rate_one_maps_exactly_per_pairs():
     labels = np.repeat(np.arange(10), 3)
-    result = noise.asymmetric_cifar10(labels, 1.0, seed=0)
+    result = noise.asymmetric(labels, 1.0, 10, seed=0, asymmetric_map=CIFAR10_MAP)
     expected_map = [0, 1, 0, 5, 7, 3, 6, 7, 8, 1]
     np.testing.assert_array_equal(result.noisy, np.repeat(expected_map, 3))
-    assert result.kind == "asymmetric_cifar10"
+    assert result.kind == "asymmetric"
     assert result.rate_realised == 0.5
 
 
-def test_cifar10_untouched_classes_untouched(balanced10):
-    result = noise.asymmetric_cifar10(balanced10, 0.4, seed=3)
+def test_asymmetric_untouched_classes_untouched(balanced10):
+    result = noise.asymmetric(balanced10, 0.4, 10, seed=3, asymmetric_map=CIFAR10_MAP)
     for cls in (0, 1, 6, 7, 8):
         members = balanced10 == cls
         np.testing.assert_array_equal(result.noisy[members], cls)
     # Exactly round(0.4 * 5000) = 2000 flipped in each source class.
-    for source, target in {9: 1, 2: 0, 3: 5, 5: 3, 4: 7}.items():
-        members = balanced10 == source
-        flipped = result.noisy[members]
+    for source, target in CIFAR10_MAP.items():
+        flipped = result.noisy[balanced10 == source]
         assert np.count_nonzero(flipped == target) == 2000
         assert np.count_nonzero(flipped == source) == 3000
 
 
-def test_cifar100_next_in_superclass_with_wrap():
+def test_asymmetric_result_does_not_depend_on_map_order(balanced10):
+    reordered = dict(reversed(list(CIFAR10_MAP.items())))
+    first = noise.asymmetric(balanced10, 0.4, 10, seed=3, asymmetric_map=CIFAR10_MAP)
+    second = noise.asymmetric(balanced10, 0.4, 10, seed=3, asymmetric_map=reordered)
+    np.testing.assert_array_equal(first.noisy, second.noisy)
+
+
+def test_cifar100_map_next_in_superclass_with_wrap():
     labels = np.arange(100)
-    result = noise.asymmetric_cifar100(labels, 1.0, seed=0)
+    result = noise.asymmetric(labels, 1.0, 100, seed=0, asymmetric_map=CIFAR100_MAP)
     assert result.noisy[0] == 1
     assert result.noisy[3] == 4
     assert result.noisy[4] == 0  # wraps within superclass 0-4
@@ -96,23 +231,26 @@ def test_cifar100_next_in_superclass_with_wrap():
     assert result.noisy[9] == 5
     assert result.noisy[98] == 99
     assert result.noisy[99] == 95  # wraps within superclass 95-99
-    expected = (labels // 5) * 5 + (labels + 1) % 5
-    np.testing.assert_array_equal(result.noisy, expected)
     assert result.rate_realised == 1.0
 
 
-def test_fashion_mnist_rate_one_map():
+def test_fashion_map_rate_one():
     labels = np.arange(10)
-    result = noise.asymmetric_fashion_mnist(labels, 1.0, seed=0)
+    result = noise.asymmetric(labels, 1.0, 10, seed=0, asymmetric_map=FASHION_MAP)
     np.testing.assert_array_equal(result.noisy, [6, 1, 4, 3, 2, 7, 0, 9, 8, 7])
-    assert result.kind == "asymmetric_fashion_mnist"
+
+
+def test_asymmetric_accepts_numpy_int_classes():
+    class_map = {np.int64(1): np.int32(0)}
+    result = noise.asymmetric(np.array([1, 1]), 1.0, 2, seed=0, asymmetric_map=class_map)
+    np.testing.assert_array_equal(result.noisy, [0, 0])
 
 
 def test_symmetric_exclude_true_class_always_changes_label():
     labels = np.arange(200) % 5
     result = noise.symmetric(labels, 1.0, 5, seed=0, include_true_class=False)
     assert result.is_noisy.all()
-    assert result.kind == "symmetric_other_classes"
+    assert result.kind == "symmetric"
     assert set(np.unique(result.noisy)) == set(range(5))
 
 
@@ -127,7 +265,7 @@ def test_symmetric_resamples_exactly_round_rate_n():
 
 
 def test_transition_matrix_identity_gives_identical(balanced10):
-    result = noise.from_transition_matrix(balanced10, np.eye(10), seed=0)
+    result = noise.transition_matrix(balanced10, None, 10, seed=0, matrix=np.eye(10))
     np.testing.assert_array_equal(result.noisy, balanced10)
     assert result.rate_requested == 0.0
     assert result.kind == "matrix"
@@ -138,12 +276,27 @@ def test_transition_matrix_never_picks_zero_probability_class():
     # column that floating-point CDF round-off could otherwise reach.
     matrix = np.array([[0.7, 0.3, 0.0], [1 / 3, 2 / 3, 0.0], [0.5, 0.5, 0.0]])
     labels = np.arange(3000) % 3
-    result = noise.from_transition_matrix(labels, matrix, seed=1)
+    result = noise.transition_matrix(labels, None, 3, seed=1, matrix=matrix)
     assert not np.any(result.noisy == 2)
 
 
-def test_empty_labels():
-    result = noise.symmetric(np.array([], dtype=np.int64), 0.5, 10, seed=0)
+def test_transition_matrix_cifar100_superclass_matrix(balanced100):
+    # The reference code's per-example CIFAR-100 draw, as a matrix.
+    matrix = np.eye(100) * 0.6
+    matrix[np.arange(100), list(CIFAR100_MAP.values())] += 0.4
+    result = noise.transition_matrix(balanced100, None, 100, seed=0, matrix=matrix)
+    assert result.rate_requested == pytest.approx(0.4)
+    assert result.rate_realised == pytest.approx(0.4, abs=0.01)
+    expected = np.array([CIFAR100_MAP[c] for c in balanced100])
+    changed = result.is_noisy
+    np.testing.assert_array_equal(result.noisy[changed], expected[changed])
+
+
+@pytest.mark.parametrize("name", _EVERY_MODEL)
+def test_empty_labels(name):
+    result = noise.make_noisy_labels(
+        np.array([], dtype=np.int64), name, num_classes=10, seed=0, **_EVERY_MODEL[name]
+    )
     assert result.noisy.shape == (0,)
     assert result.rate_realised == 0.0
 
@@ -175,94 +328,52 @@ def test_symmetric_cifar100_rate(balanced100):
     assert result.rate_realised == pytest.approx(0.5 * 0.99, abs=0.006)
 
 
-def test_cifar10_asymmetric_rate(balanced10):
-    result = noise.asymmetric_cifar10(balanced10, 0.4, seed=0)
-    assert result.rate_realised == pytest.approx(0.2, abs=1e-12)
-
-
-def test_cifar100_asymmetric_rate(balanced100):
-    result = noise.asymmetric_cifar100(balanced100, 0.4, seed=0)
-    assert result.rate_realised == pytest.approx(0.4, abs=0.01)
-    # Every changed label went to the next class of its superclass.
+@pytest.mark.parametrize(
+    "class_map, num_classes, mapped_fraction",
+    [(CIFAR10_MAP, 10, 0.5), (FASHION_MAP, 10, 0.7), (CIFAR100_MAP, 100, 1.0)],
+)
+def test_asymmetric_rate_is_exact(balanced10, balanced100, class_map, num_classes, mapped_fraction):
+    labels = balanced10 if num_classes == 10 else balanced100
+    result = noise.asymmetric(labels, 0.4, num_classes, seed=0, asymmetric_map=class_map)
+    assert result.rate_requested == 0.4
+    assert result.rate_realised == pytest.approx(mapped_fraction * 0.4, abs=1e-12)
     changed = result.is_noisy
-    expected = (balanced100 // 5) * 5 + (balanced100 + 1) % 5
+    expected = np.array([class_map.get(c, c) for c in labels])
     np.testing.assert_array_equal(result.noisy[changed], expected[changed])
 
 
-def test_fashion_mnist_asymmetric_rate(balanced10):
-    result = noise.asymmetric_fashion_mnist(balanced10, 0.4, seed=0)
-    assert result.rate_realised == pytest.approx(0.7 * 0.4, abs=1e-12)
-
-
 def test_transition_matrix_rate(balanced10):
-    matrix = np.full((10, 10), 0.3 / 9)
-    np.fill_diagonal(matrix, 0.7)
-    result = noise.from_transition_matrix(balanced10, matrix, seed=0)
+    result = noise.transition_matrix(balanced10, None, 10, seed=0, matrix=_uniform_matrix(10, 0.3))
     assert result.rate_requested == pytest.approx(0.3)
     assert result.rate_realised == pytest.approx(0.3, abs=0.01)
 
 
 # Seeding.
 
-_ALL_KINDS = [
-    {"kind": "symmetric", "rate": 0.4, "num_classes": 10},
-    {
-        "kind": "symmetric",
-        "rate": 0.4,
-        "num_classes": 10,
-        "include_true_class": False,
-    },
-    {"kind": "asymmetric", "rate": 0.4, "num_classes": 10, "dataset": "cifar10"},
-    {
-        "kind": "asymmetric",
-        "rate": 0.4,
-        "num_classes": 10,
-        "dataset": "fashion_mnist",
-    },
-    {
-        "kind": "matrix",
-        "rate": None,
-        "num_classes": 10,
-        "matrix": np.full((10, 10), 0.1),
-    },
+_SEEDED_CALLS = [
+    ("symmetric", {"rate": 0.4}),
+    ("symmetric", {"rate": 0.4, "include_true_class": False}),
+    ("asymmetric", {"rate": 0.4, "asymmetric_map": CIFAR10_MAP}),
+    ("asymmetric", {"rate": 0.4, "asymmetric_map": FASHION_MAP}),
+    ("matrix", {"rate": None, "matrix": np.full((10, 10), 0.1)}),
 ]
 
 
-@pytest.mark.parametrize("kwargs", _ALL_KINDS)
-def test_same_seed_same_labels_different_seed_different(balanced10, kwargs):
-    first = noise.make_noisy_labels(balanced10, seed=7, **kwargs)
-    again = noise.make_noisy_labels(balanced10, seed=7, **kwargs)
-    other = noise.make_noisy_labels(balanced10, seed=8, **kwargs)
+@pytest.mark.parametrize("name, kwargs", _SEEDED_CALLS)
+def test_same_seed_same_labels_different_seed_different(balanced10, name, kwargs):
+    first = noise.make_noisy_labels(balanced10, name, num_classes=10, seed=7, **kwargs)
+    again = noise.make_noisy_labels(balanced10, name, num_classes=10, seed=7, **kwargs)
+    other = noise.make_noisy_labels(balanced10, name, num_classes=10, seed=8, **kwargs)
     np.testing.assert_array_equal(first.noisy, again.noisy)
     assert np.any(first.noisy != other.noisy)
 
 
-def test_cifar100_seeding(balanced100):
-    first = noise.asymmetric_cifar100(balanced100, 0.4, seed=7)
-    again = noise.asymmetric_cifar100(balanced100, 0.4, seed=7)
-    other = noise.asymmetric_cifar100(balanced100, 0.4, seed=8)
-    np.testing.assert_array_equal(first.noisy, again.noisy)
-    assert np.any(first.noisy != other.noisy)
+def test_cifar100_map_seeding(balanced100):
+    def call(seed):
+        return noise.asymmetric(balanced100, 0.4, 100, seed, asymmetric_map=CIFAR100_MAP)
 
-
-def test_make_noisy_labels_matches_direct_calls(balanced10, balanced100):
-    pairs = [
-        (
-            noise.make_noisy_labels(balanced10, "symmetric", 0.3, 10, seed=5),
-            noise.symmetric(balanced10, 0.3, 10, seed=5),
-        ),
-        (
-            noise.make_noisy_labels(balanced10, "asymmetric", 0.3, None, 5, dataset="cifar10"),
-            noise.asymmetric_cifar10(balanced10, 0.3, seed=5),
-        ),
-        (
-            noise.make_noisy_labels(balanced100, "asymmetric", 0.3, 100, 5, dataset="cifar100"),
-            noise.asymmetric_cifar100(balanced100, 0.3, seed=5),
-        ),
-    ]
-    for via_dispatch, direct in pairs:
-        np.testing.assert_array_equal(via_dispatch.noisy, direct.noisy)
-        assert via_dispatch.kind == direct.kind
+    np.testing.assert_array_equal(call(7).noisy, call(7).noisy)
+    assert np.any(call(7).noisy != call(8).noisy)
 
 
 # Every ValueError path names the argument at fault.
@@ -274,17 +385,10 @@ def test_bad_rate(rate):
         noise.symmetric(np.array([0, 1]), rate, 2, seed=0)
 
 
-@pytest.mark.parametrize(
-    "call",
-    [
-        lambda rate: noise.asymmetric_cifar10(np.array([0]), rate, 0),
-        lambda rate: noise.asymmetric_cifar100(np.array([0]), rate, 0),
-        lambda rate: noise.asymmetric_fashion_mnist(np.array([0]), rate, 0),
-    ],
-)
-def test_bad_rate_asymmetric(call):
-    with pytest.raises(ValueError, match="`rate`"):
-        call(1.01)
+@pytest.mark.parametrize("rate", [-0.1, 1.01, None])
+def test_bad_rate_asymmetric(rate):
+    with pytest.raises(ValueError, match="`rate`.*Received: rate="):
+        noise.asymmetric(np.array([0]), rate, 10, 0, asymmetric_map=CIFAR10_MAP)
 
 
 @pytest.mark.parametrize("num_classes", [0, -3, 2.0, None])
@@ -293,9 +397,21 @@ def test_bad_num_classes(num_classes):
         noise.symmetric(np.array([0, 1]), 0.2, num_classes, seed=0)
 
 
+@pytest.mark.parametrize("num_classes", [0, None])
+def test_bad_num_classes_asymmetric(num_classes):
+    with pytest.raises(ValueError, match="`num_classes`.*Received"):
+        noise.asymmetric(np.array([0, 1]), 0.2, num_classes, seed=0, asymmetric_map={0: 1})
+
+
 def test_exclude_true_class_needs_two_classes():
     with pytest.raises(ValueError, match="`num_classes`.*num_classes=1"):
         noise.symmetric(np.array([0, 0]), 0.2, 1, seed=0, include_true_class=False)
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1])
+def test_include_true_class_must_be_bool(value):
+    with pytest.raises(ValueError, match="`include_true_class`.*Received: include_true_class="):
+        noise.symmetric(np.array([0, 1]), 0.2, 2, seed=0, include_true_class=value)
 
 
 @pytest.mark.parametrize("seed", [None, -1, 1.5, "0", True])
@@ -321,16 +437,44 @@ def test_bad_labels(labels, pattern):
 @pytest.mark.parametrize(
     "call",
     [
-        lambda: noise.asymmetric_cifar10(np.array([10]), 0.2, 0),
-        lambda: noise.asymmetric_fashion_mnist(np.array([10]), 0.2, 0),
-        lambda: noise.asymmetric_cifar100(np.array([100]), 0.2, 0),
-        lambda: noise.from_transition_matrix(np.array([2]), np.eye(2), 0),
-        lambda: noise.make_noisy_labels(np.array([5]), "clean", 0, 5, 0),
+        lambda: noise.asymmetric(np.array([10]), 0.2, 10, 0, asymmetric_map=CIFAR10_MAP),
+        lambda: noise.asymmetric(np.array([100]), 0.2, 100, 0, asymmetric_map=CIFAR100_MAP),
+        lambda: noise.transition_matrix(np.array([2]), None, 2, 0, matrix=np.eye(2)),
     ],
 )
 def test_labels_out_of_range_for_each_model(call):
     with pytest.raises(ValueError, match="`labels` must be in"):
         call()
+
+
+def test_asymmetric_without_map():
+    message = (
+        r"`asymmetric_map` is required.*this data set has no asymmetric map.*"
+        r"--noise_matrix.*Received: asymmetric_map=None"
+    )
+    with pytest.raises(ValueError, match=message):
+        noise.make_noisy_labels(np.array([0]), "asymmetric", 0.2, 10, seed=0)
+    with pytest.raises(ValueError, match=message):
+        noise.make_noisy_labels(np.array([0]), "asymmetric", 0.2, 10, seed=0, asymmetric_map=None)
+    with pytest.raises(ValueError, match=message):
+        noise.asymmetric(np.array([0]), 0.2, 10, seed=0)
+
+
+@pytest.mark.parametrize(
+    "class_map, pattern",
+    [
+        ({}, "non-empty dict"),
+        ([(0, 1)], "non-empty dict"),
+        ({0: 10}, r"\[0, 10\).*0: 10"),
+        ({-1: 0}, r"\[0, 10\).*-1: 0"),
+        ({3: 3}, "different class.*3: 3"),
+        ({0: 1.0}, r"\[0, 10\).*0: 1.0"),
+        ({"cat": 1}, r"\[0, 10\).*'cat': 1"),
+    ],
+)
+def test_bad_asymmetric_map(class_map, pattern):
+    with pytest.raises(ValueError, match=f"`asymmetric_map`.*{pattern}"):
+        noise.asymmetric(np.array([0, 1]), 0.2, 10, seed=0, asymmetric_map=class_map)
 
 
 @pytest.mark.parametrize(
@@ -347,40 +491,22 @@ def test_labels_out_of_range_for_each_model(call):
 )
 def test_bad_matrix(matrix, pattern):
     with pytest.raises(ValueError, match=f"`matrix`.*{pattern}"):
-        noise.from_transition_matrix(np.array([0, 1]), matrix, seed=0)
+        noise.transition_matrix(np.array([0, 1]), None, 2, seed=0, matrix=matrix)
 
 
 def test_matrix_row_sum_within_tolerance_is_accepted():
     matrix = np.array([[0.5, 0.5 + 1e-7], [0.0, 1.0]])
-    result = noise.from_transition_matrix(np.array([0, 1]), matrix, seed=0)
+    result = noise.transition_matrix(np.array([0, 1]), None, 2, seed=0, matrix=matrix)
     assert result.noisy.shape == (2,)
 
 
-def test_make_noisy_labels_bad_kind():
-    with pytest.raises(ValueError, match="`kind`.*Received: kind='pairflip'"):
-        noise.make_noisy_labels(np.array([0]), "pairflip", 0.2, 10, seed=0)
-
-
-@pytest.mark.parametrize("dataset", [None, "mnist", "cifar-10"])
-def test_make_noisy_labels_bad_dataset(dataset):
-    with pytest.raises(ValueError, match="`dataset`.*Received: dataset="):
-        noise.make_noisy_labels(np.array([0]), "asymmetric", 0.2, 10, seed=0, dataset=dataset)
-
-
-def test_make_noisy_labels_dataset_class_count_mismatch():
-    with pytest.raises(ValueError, match="`num_classes`.*num_classes=10"):
-        noise.make_noisy_labels(np.array([0]), "asymmetric", 0.2, 10, seed=0, dataset="cifar100")
-
-
-def test_make_noisy_labels_clean_with_rate():
-    with pytest.raises(ValueError, match="`rate`.*kind='clean'.*rate=0.4"):
-        noise.make_noisy_labels(np.array([0]), "clean", 0.4, 10, seed=0)
-
-
-def test_make_noisy_labels_matrix_errors():
+def test_matrix_model_checks():
+    labels = np.array([0])
     with pytest.raises(ValueError, match="`matrix`.*matrix=None"):
-        noise.make_noisy_labels(np.array([0]), "matrix", None, 2, seed=0)
-    with pytest.raises(ValueError, match="`rate`.*kind='matrix'"):
-        noise.make_noisy_labels(np.array([0]), "matrix", 0.2, 2, seed=0, matrix=np.eye(2))
-    with pytest.raises(ValueError, match="`num_classes`.*num_classes=3"):
-        noise.make_noisy_labels(np.array([0]), "matrix", None, 3, seed=0, matrix=np.eye(2))
+        noise.make_noisy_labels(labels, "matrix", None, 2, seed=0)
+    with pytest.raises(ValueError, match="`rate` must be None.*matrix sets.*Received: rate=0.2"):
+        noise.make_noisy_labels(labels, "matrix", 0.2, 2, seed=0, matrix=np.eye(2))
+    with pytest.raises(ValueError, match="`num_classes`.*matrix size 2.*num_classes=3"):
+        noise.make_noisy_labels(labels, "matrix", None, 3, seed=0, matrix=np.eye(2))
+    with pytest.raises(ValueError, match="`num_classes`.*num_classes=None"):
+        noise.make_noisy_labels(labels, "matrix", None, None, seed=0, matrix=np.eye(2))
