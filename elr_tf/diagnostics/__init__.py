@@ -1,7 +1,8 @@
 """Diagnostics: which labels are wrong, and whether the network memorises them."""
 
+from elr_tf.diagnostics import scores
 from elr_tf.diagnostics.issue_count import estimate_issue_counts
-from elr_tf.diagnostics.label_audit import AuditCallback, LabelAudit, audit, find_label_issues
+from elr_tf.diagnostics.label_audit import AuditCallback, LabelAudit, find_label_issues
 from elr_tf.diagnostics.memorization import MemorizationMonitor, plot_memorization
 from elr_tf.diagnostics.ranking import average_precision, detection_metrics, roc_auc
 
@@ -9,11 +10,11 @@ __all__ = [
     "AuditCallback",
     "LabelAudit",
     "MemorizationMonitor",
-    "audit",
     "average_precision",
     "detection_metrics",
     "estimate_issue_counts",
     "find_label_issues",
     "plot_memorization",
     "roc_auc",
+    "scores",
 ]

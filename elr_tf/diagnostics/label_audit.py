@@ -13,20 +13,15 @@ per example:
 - `aum`: the given label's logit margin averaged over training (the area
   under the margin of Pleiss et al. 2020), when the model tracked it
   (`ELRModel(track_margins=True)`, the default);
-- `score`, the ranking score (higher: more likely wrong), one of `SCORES`:
-  `"self_confidence"` `1 - P[i, y]`; `"margin"` the table margin above;
-  `"aum"` `-aum`; `"combined"` (the default when margins are known) the
-  mean of the self-confidence score and `-aum`, each turned into ranks in
-  `[0, 1]`, so that where the run settled and how hard it fought the label
-  both count (on Fashion-MNIST the table margin ranks worst of the four; see
-  the README's comparison);
+- `score`, the ranking score (higher: more likely wrong), one of the
+  registered `scores.SCORES` (`"combined"` by default when margins are known,
+  `"self_confidence"` otherwise);
 - `flagged`, by one of `FLAG_RULES`: `"estimate"` (default) estimates how
   many examples are wrong from the table itself (the confident joint of
   Northcutt et al. 2021, `issue_count`) and flags that many of the highest
   scores; `"argmax"` flags `table_class != y`.
 
-`find_label_issues` returns the report ranked, most suspicious first;
-`audit` is the earlier form (table scores, argmax flags, id order).
+`find_label_issues` returns the report ranked, most suspicious first.
 
 An all-zero row means the example was never trained on (a validation id, an
 id outside `num_train`, or one never drawn by class-balanced sampling): it is
@@ -58,14 +53,14 @@ import keras
 import numpy as np
 
 from elr_tf.checks import int_vector, one_of
-from elr_tf.diagnostics import issue_count
+from elr_tf.diagnostics import issue_count, scores
 from elr_tf.diagnostics.ranking import detection_metrics
 
 CSV_COLUMNS = ("id", "label", "table_class", "score", "margin", "flagged")
 MARGIN_COLUMNS = ("aum",)
 TRUTH_COLUMNS = ("true_label", "is_noisy")
 METRIC_NAMES = ("precision", "recall", "f1", "auroc", "auprc")
-SCORES = ("combined", "margin", "self_confidence", "aum")
+SCORES = tuple(scores.SCORES)
 FLAG_RULES = ("estimate", "argmax")
 
 
@@ -87,7 +82,7 @@ class LabelAudit:
         aum: float64 `[n]` averaged logit margin of the given label, or None
             when the model did not track it.
         score_name: which of `SCORES` `score` is.
-        flag_rule: which of `FLAG_RULES` (or `"threshold"`) set `flagged`.
+        flag_rule: which of `FLAG_RULES` set `flagged`.
         num_estimated: the estimated number of wrong labels among the seen
             examples (from the table's confident joint).
     """
@@ -112,7 +107,9 @@ class LabelAudit:
     def is_noisy(self):
         """bool `[n]`: given label differs from a known true label."""
         if self.true_labels is None:
-            raise ValueError("The true labels are unknown: pass `true_labels` to `audit`.")
+            raise ValueError(
+                "The true labels are unknown: pass `true_labels` to `find_label_issues`."
+            )
         return (self.true_labels >= 0) & (self.labels != self.true_labels)
 
     def ranked(self):
@@ -122,6 +119,10 @@ class LabelAudit:
         """
         key = np.where(self.seen, -np.nan_to_num(self.score, nan=0.0), np.inf)
         return self._take(np.lexsort((self.ids, key)))
+
+    def by_id(self):
+        """Returns a copy sorted by id (to join with data kept in id order)."""
+        return self._take(np.argsort(self.ids, kind="stable"))
 
     def metrics(self):
         """Detection metrics against the true labels.
@@ -253,47 +254,7 @@ def find_label_issues(
     ).ranked()
 
 
-def audit(model_or_table, labels, ids=None, true_labels=None, threshold=None):
-    """Audits the given labels against a target table (the earlier form).
-
-    Scores `1 - T[i, y] / sum(T[i])`, flags `argmax(T[i]) != y[i]` (or
-    `score > threshold`) and keeps the order of `ids`.
-    `find_label_issues` ranks better and flags the estimated number.
-
-    Args:
-        model_or_table: an `ELRModel` or `ELRPlusModel` (anything with
-            `target_tables`, a list of tables, which are averaged, or with a
-            `target_table`), or a `[num_examples, C]` array or tensor.
-        labels: int `[n]` given labels of `ids`. With `ids=None`, the labels
-            of every table row by id (e.g. `noisy_labels.npy` of a run
-            directory); negative labels then mark unused ids, which are
-            dropped.
-        ids: int `[n]` table rows to audit, or None for all rows.
-        true_labels: optional int `[n]` clean labels aligned with `labels`
-            (-1: unknown).
-        threshold: None to flag `argmax(T[i]) != y[i]` (ELR-SPEC §4), or a
-            float in `[0, 1)` to flag `score > threshold`.
-
-    Returns:
-        A `LabelAudit`.
-    """
-    if threshold is not None and not (
-        isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
-    ):
-        raise ValueError(f"`threshold` must be None or a float. Received: threshold={threshold!r}")
-    return _verdicts(
-        model_or_table,
-        labels,
-        ids,
-        true_labels,
-        score="self_confidence",
-        flag="argmax" if threshold is None else "threshold",
-        threshold=threshold,
-        margins=getattr(model_or_table, "average_margins", None),
-    )
-
-
-def _verdicts(model_or_table, labels, ids, true_labels, score, flag, margins, threshold=None):
+def _verdicts(model_or_table, labels, ids, true_labels, score, flag, margins):
     table = _as_table(model_or_table)
     num_rows, num_classes = table.shape
     labels = int_vector("labels", labels)
@@ -331,36 +292,18 @@ def _verdicts(model_or_table, labels, ids, true_labels, score, flag, margins, th
                 f"Received shape={margins.shape}"
             )
         aum = margins[ids]
-    elif score in ("aum", "combined"):
-        raise ValueError(
-            f"`score={score!r}` needs the averaged margins: a model built with "
-            "`track_margins=True`, or `margins=`. Received neither."
-        )
-
     rows = table[ids].astype(np.float64)
     totals = rows.sum(axis=1)
     seen = totals > 0
     shares = rows / np.where(seen, totals, 1.0)[:, None]
-    positions = np.arange(len(ids))
-    given = shares[positions, labels]
-    others = shares.copy()
-    others[positions, labels] = -np.inf
-    table_class = np.where(seen, rows.argmax(axis=1), -1).astype(np.int64)
-    margin = np.where(seen, others.max(axis=1) - given, np.nan)
     if aum is not None:
         aum = np.where(seen, aum, np.nan)
-    scores = {
-        "self_confidence": lambda: np.where(seen, 1.0 - given, np.nan),
-        "margin": lambda: margin,
-        "aum": lambda: -aum,
-        "combined": lambda: (_unit_ranks(1.0 - given) + _unit_ranks(-aum)) / 2.0,
-    }
-    values = scores[score]()
+    stats = scores.Statistics(shares, labels, seen, aum)
+    values = scores.compute(score, stats)
+    table_class = np.where(seen, rows.argmax(axis=1), -1).astype(np.int64)
     counts = issue_count.estimate_issue_counts(shares[seen], labels[seen])
     if flag == "argmax":
         flagged = seen & (table_class != labels)
-    elif flag == "threshold":
-        flagged = seen & (np.nan_to_num(values, nan=-np.inf) > threshold)
     else:
         flagged = issue_count.flag_top(values, counts.sum())
     return LabelAudit(
@@ -368,7 +311,7 @@ def _verdicts(model_or_table, labels, ids, true_labels, score, flag, margins, th
         labels=labels,
         table_class=table_class,
         score=values,
-        margin=margin,
+        margin=stats.margin,
         flagged=flagged,
         seen=seen,
         true_labels=true_labels,
@@ -377,18 +320,6 @@ def _verdicts(model_or_table, labels, ids, true_labels, score, flag, margins, th
         flag_rule=flag,
         num_estimated=int(counts.sum()),
     )
-
-
-def _unit_ranks(values):
-    # Mean ranks (ties share theirs) scaled to [0, 1], NaN kept, so that
-    # scores on different scales can be averaged.
-    result = np.full(len(values), np.nan)
-    known = ~np.isnan(values)
-    if known.any():
-        _, inverse, counts = np.unique(values[known], return_inverse=True, return_counts=True)
-        mean_ranks = np.cumsum(counts) - counts + (counts - 1) / 2.0
-        result[known] = mean_ranks[inverse] / max(np.count_nonzero(known) - 1, 1)
-    return result
 
 
 class AuditCallback(keras.callbacks.Callback):
@@ -404,8 +335,6 @@ class AuditCallback(keras.callbacks.Callback):
         ids: int `[n]` ids of the training examples to audit.
         labels: int `[n]` their training (noisy) labels.
         true_labels: int `[n]` their clean labels (-1: unknown).
-        threshold: None to audit with `find_label_issues` (`score`, `flag`);
-            a float to flag `1 - T[i, y] > threshold` as `audit` does.
         prefix: prefix of the log keys.
         score: as in `find_label_issues`.
         flag: as in `find_label_issues`.
@@ -426,7 +355,6 @@ class AuditCallback(keras.callbacks.Callback):
         ids,
         labels,
         true_labels,
-        threshold=None,
         prefix="audit_",
         score=None,
         flag="estimate",
@@ -435,21 +363,15 @@ class AuditCallback(keras.callbacks.Callback):
         self.ids = int_vector("ids", ids)
         self.labels = int_vector("labels", labels, len(self.ids))
         self.true_labels = int_vector("true_labels", true_labels, len(self.ids))
-        self.threshold = threshold
         self.prefix = prefix
         self.score = None if score is None else one_of("score", score, SCORES)
         self.flag = one_of("flag", flag, FLAG_RULES)
         self.last_audit = None
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.threshold is not None:
-            self.last_audit = audit(
-                self.model, self.labels, self.ids, self.true_labels, threshold=self.threshold
-            )
-        else:
-            self.last_audit = find_label_issues(
-                self.model, self.labels, self.ids, self.true_labels, self.score, self.flag
-            )
+        self.last_audit = find_label_issues(
+            self.model, self.labels, self.ids, self.true_labels, self.score, self.flag
+        )
         if logs is not None:
             metrics = self.last_audit.metrics()
             for name in METRIC_NAMES:

@@ -28,8 +28,15 @@ LABELS = np.array([0, 1, 2, 2, 0, 1])
 TRUE = np.array([0, 1, 1, 0, 1, 1])  # wrong labels: rows 2, 3, 4
 
 
+def _by_id(model_or_table, labels, **kwargs):
+    # The table's self-confidence and argmax flags, in id order.
+    return elr_tf.find_label_issues(
+        model_or_table, labels, score="self_confidence", flag="argmax", **kwargs
+    ).by_id()
+
+
 def test_hand_table_scores_margins_and_flags():
-    report = label_audit.audit(TABLE, LABELS, true_labels=TRUE)
+    report = _by_id(TABLE, LABELS, true_labels=TRUE)
     np.testing.assert_array_equal(report.ids, np.arange(6))
     np.testing.assert_array_equal(report.table_class, [0, 1, 2, 0, 1, 0])
     np.testing.assert_array_equal(report.flagged, [False, False, False, True, True, True])
@@ -43,7 +50,7 @@ def test_hand_table_scores_margins_and_flags():
 
 
 def test_hand_table_detection_metrics():
-    metrics = label_audit.audit(TABLE, LABELS, true_labels=TRUE).metrics()
+    metrics = _by_id(TABLE, LABELS, true_labels=TRUE).metrics()
     # Flags 3, 4, 5; noisy 2, 3, 4: TP=2, FP=1, FN=1.
     assert metrics["precision"] == pytest.approx(2 / 3)
     assert metrics["recall"] == pytest.approx(2 / 3)
@@ -57,17 +64,11 @@ def test_hand_table_detection_metrics():
     assert metrics["num_unseen"] == 0
 
 
-def test_threshold_flags_by_score():
-    report = label_audit.audit(TABLE, LABELS, true_labels=TRUE, threshold=0.3)
-    np.testing.assert_array_equal(report.flagged, [False, False, True, True, True, True])
-    assert report.metrics()["recall"] == 1.0
-
-
 def test_unseen_rows_and_unused_ids():
     table = np.vstack([TABLE, np.zeros((2, 3), np.float32)])
     labels = np.append(LABELS, [-1, 2])  # id 6 unused, id 7 never trained
     true = np.append(TRUE, [-1, 0])
-    report = label_audit.audit(table, labels, true_labels=true)
+    report = _by_id(table, labels, true_labels=true)
     np.testing.assert_array_equal(report.ids, [0, 1, 2, 3, 4, 5, 7])
     assert not report.seen[-1] and not report.flagged[-1]
     assert report.table_class[-1] == -1 and math.isnan(report.score[-1])
@@ -79,31 +80,32 @@ def test_unseen_rows_and_unused_ids():
 def test_unknown_true_labels_are_left_out():
     true = TRUE.copy()
     true[2] = -1
-    metrics = label_audit.audit(TABLE, LABELS, true_labels=true).metrics()
+    metrics = _by_id(TABLE, LABELS, true_labels=true).metrics()
     assert metrics["num_examples"] == 5 and metrics["num_noisy"] == 2
     assert metrics["recall"] == 1.0
 
 
 def test_explicit_ids_select_rows():
-    report = label_audit.audit(TABLE, LABELS[[4, 1]], ids=[4, 1], true_labels=TRUE[[4, 1]])
+    report = _by_id(TABLE, LABELS[[4, 1]], ids=[4, 1], true_labels=TRUE[[4, 1]])
+    np.testing.assert_array_equal(report.ids, [1, 4])
     np.testing.assert_array_equal(report.table_class, [1, 1])
-    np.testing.assert_array_equal(report.flagged, [True, False])
+    np.testing.assert_array_equal(report.flagged, [False, True])
 
 
 def test_ranked_puts_suspicious_first_and_unseen_last():
     table = np.vstack([np.zeros((1, 3), np.float32), TABLE])
-    report = label_audit.audit(table, np.append(1, LABELS)).ranked()
+    report = _by_id(table, np.append(1, LABELS)).ranked()
     # Ids 4 and 5 both score 0.9 up to float32 rounding.
     assert set(report.ids[:2]) == {4, 5}
     np.testing.assert_array_equal(report.ids[2:], [6, 3, 1, 2, 0])
     np.testing.assert_array_equal(np.diff(report.score[:-1]) <= 0, True)
     # Exact ties keep id order.
-    tied = label_audit.audit(np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]]), np.array([1, 1, 1]))
+    tied = _by_id(np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]]), np.array([1, 1, 1]))
     np.testing.assert_array_equal(tied.ranked().ids, [1, 2, 0])
 
 
 def test_csv_columns(tmp_path):
-    report = label_audit.audit(TABLE, LABELS, true_labels=TRUE)
+    report = _by_id(TABLE, LABELS, true_labels=TRUE)
     report.to_csv(tmp_path / "audit.csv")
     with open(tmp_path / "audit.csv") as f:
         rows = list(csv.DictReader(f))
@@ -121,7 +123,7 @@ def test_csv_columns(tmp_path):
     assert [int(r["is_noisy"]) for r in rows] == [0, 0, 1, 1, 1, 0]
     assert float(rows[3]["score"]) == pytest.approx(0.9)
 
-    label_audit.audit(TABLE, LABELS).to_csv(tmp_path / "plain.csv")
+    _by_id(TABLE, LABELS).to_csv(tmp_path / "plain.csv")
     with open(tmp_path / "plain.csv") as f:
         header = next(csv.reader(f))
     assert header == ["id", "label", "table_class", "score", "margin", "flagged"]
@@ -134,29 +136,29 @@ def test_sources_model_tables_and_tensors():
     class HasTable:
         target_table = tf.constant(TABLE)
 
-    expected = label_audit.audit(TABLE, LABELS).score
-    np.testing.assert_allclose(label_audit.audit(HasTable(), LABELS).score, expected)
-    np.testing.assert_allclose(label_audit.audit(tf.constant(TABLE), LABELS).score, expected)
+    expected = _by_id(TABLE, LABELS).score
+    np.testing.assert_allclose(_by_id(HasTable(), LABELS).score, expected)
+    np.testing.assert_allclose(_by_id(tf.constant(TABLE), LABELS).score, expected)
 
-    averaged = label_audit.audit(TwoTables(), LABELS)
+    averaged = _by_id(TwoTables(), LABELS)
     np.testing.assert_array_equal(averaged.table_class[:2], [0, 1])  # (T + T[:, ::-1]) / 2
     np.testing.assert_allclose(averaged.score[1], 0.2, rtol=1e-6)
 
     backbone = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
     model = elr_tf.ELRModel(backbone, num_examples=6, num_classes=3)
     model.target_layers[0].table.assign(TABLE)
-    np.testing.assert_allclose(label_audit.audit(model, LABELS).score, expected)
+    np.testing.assert_allclose(_by_id(model, LABELS).score, expected)
 
 
 def test_bad_arguments_name_the_value():
     with pytest.raises(ValueError, match="labels.*\\[0, 3\\).*max=3"):
-        label_audit.audit(TABLE, np.array([0, 1, 2, 3, 0, 0]))
+        _by_id(TABLE, np.array([0, 1, 2, 3, 0, 0]))
     with pytest.raises(ValueError, match="one label per table row"):
-        label_audit.audit(TABLE, LABELS[:3])
+        _by_id(TABLE, LABELS[:3])
     with pytest.raises(ValueError, match="ids.*max=9"):
-        label_audit.audit(TABLE, LABELS[:2], ids=[0, 9])
+        _by_id(TABLE, LABELS[:2], ids=[0, 9])
     with pytest.raises(ValueError, match="shape=\\(6,\\)"):
-        label_audit.audit(TABLE[:, 0], LABELS)
+        _by_id(TABLE[:, 0], LABELS)
 
 
 def _blobs(n, noise_rate, seed=0):
@@ -198,7 +200,9 @@ def test_callback_logs_metrics_in_a_real_fit(tmp_path, seed):
 
 
 def test_compare_cleanlab_runs_on_tiny_settings():
-    pytest.importorskip("cleanlab", reason="benchmark dependency: scripts/requirements-bench.txt")
+    pytest.importorskip(
+        "cleanlab", reason="benchmark dependency: scripts/benchmarks/requirements-bench.txt"
+    )
     import os
 
     from elr_tf.data import FASHION_MNIST_DIR
@@ -244,7 +248,7 @@ def test_ceiling_f1_and_grid_parsing():
 
 def test_csv_with_class_names(tmp_path):
     names = ["cat", "dog", "fox"]
-    label_audit.audit(TABLE, LABELS, true_labels=TRUE).to_csv(tmp_path / "n.csv", class_names=names)
+    _by_id(TABLE, LABELS, true_labels=TRUE).to_csv(tmp_path / "n.csv", class_names=names)
     with open(tmp_path / "n.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[-3:] == ["label_name", "table_class_name", "true_label_name"]
