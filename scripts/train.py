@@ -1,8 +1,7 @@
-"""Train a classifier on noisy labels with ELR (or the CE baseline).
+"""python scripts/train.py --flagfile=configs/fashion_mnist_sym.cfg --percent=0.6
 
-    python scripts/train.py --flagfile=configs/fashion_mnist_sym.cfg --percent=0.6
-
-See README.md and configs/ for the experiments.
+Trains a classifier on noisy labels with ELR (or the CE baseline). See
+docs/program.md for the flags and configs/ for the experiments.
 """
 
 import os
@@ -23,8 +22,6 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
         config = elr_flags.config_from_flags(FLAGS)
-        if not config.resume:
-            config.validate()
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     with elr_flags.user_errors(DEBUG.value):

@@ -69,7 +69,7 @@ def assemble(config, *, data=None, strategy=None, backbone_fn=None, metrics=None
     """Sets up one run of `config`: data, strategy and the compiled model.
 
     Args:
-        config: a `TrainConfig`; validated here.
+        config: a `TrainConfig` (validated when it was made).
         data: an already loaded `(NoisyData, noise_rate)` pair from
             `load_noisy_data(config)`, to reuse across runs (tuning trials,
             cross-validation folds); None loads it.
@@ -81,7 +81,6 @@ def assemble(config, *, data=None, strategy=None, backbone_fn=None, metrics=None
     Returns:
         A `Run`.
     """
-    config.validate()
     strategy = strategy or make_strategy(config.gpus)
     if data is None:
         data = load_noisy_data(config)
@@ -210,19 +209,14 @@ def load_noisy_data(config):
             )
         clean = data.labels_by_id()
         used = clean >= 0
-        if config.noise_matrix:
-            kind, matrix = "matrix", np.load(config.noise_matrix)
-        else:
-            kind, matrix = ("asymmetric" if config.asymmetric else "symmetric"), None
+        name = config.noise_model
         result = noise.make_noisy_labels(
             clean[used],
-            kind,
-            None if kind == "matrix" else config.noise_rate,
+            name,
+            None if name == "matrix" else config.noise_rate,
             data.num_classes,
             config.seed,
-            dataset=config.dataset,
-            include_true_class=config.include_true_class,
-            matrix=matrix,
+            **noise_options(config, data, used),
         )
         noisy = clean.copy()
         noisy[used] = result.noisy
@@ -232,6 +226,25 @@ def load_noisy_data(config):
         return data, None
     known = true >= 0
     return data, float(np.mean(data.train.labels[known] != true[known]))
+
+
+def noise_options(config, data, used):
+    """The options the run's noise model takes, from its flags and the data.
+
+    Args:
+        config: the run's `TrainConfig`.
+        data: its `NoisyData` (clean labels).
+        used: bool `[num_examples]`, the ids that carry a label.
+    """
+    available = {
+        "include_true_class": lambda: config.include_true_class,
+        "asymmetric_map": lambda: data.source.asymmetric_map,
+        "matrix": lambda: np.load(config.noise_matrix),
+        # Called by the model only if it reads the examples themselves.
+        "features": lambda: lambda: data.features_by_id()[used],
+    }
+    taken = noise.NOISE_MODELS[config.noise_model].options
+    return {option: available[option]() for option in taken}
 
 
 def build_model(config, data, backbone_fn=None):

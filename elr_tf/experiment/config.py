@@ -21,8 +21,8 @@ import math
 import types
 
 from elr_tf import checks
-from elr_tf.data import DATASET_NAMES, TFDS_PREFIX, is_dataset_name
-from elr_tf.diagnostics import label_audit
+from elr_tf.data import DATASET_NAMES, TFDS_PREFIX, is_dataset_name, noise
+from elr_tf.diagnostics import label_audit, scores
 from elr_tf.models.backbones import PRESETS
 from elr_tf.models.elr_plus_model import DATA_ORDERS
 from elr_tf.target_table import STORAGE_DTYPES
@@ -84,18 +84,23 @@ def to_flagfile(config, skip=()):
 
 
 def from_dict(config_class, values, **overrides):
-    """Builds `config_class` from a dict keyed by field or flag names.
+    """Builds `config_class` from a dict keyed by field names (a `config.json`).
 
-    Flag names let a `config.json` written before fields were renamed (it
-    used the flag spellings, and `lam` for `--lambda`) load unchanged.
+    Every field must be present: a missing one is refused, naming it, rather
+    than given a default the saved run may not have had.
     """
-    by_key = {}
-    for field in dataclasses.fields(config_class):
-        by_key[field.name] = field
-        by_key[flag_name(field)] = field
+    if not isinstance(values, dict):
+        raise ValueError(
+            f"A {config_class.__name__} must be a mapping of settings. "
+            f"Received: {type(values).__name__} {str(values)[:80]}"
+        )
+    by_key = {field.name: field for field in dataclasses.fields(config_class)}
     unknown = sorted(set(values) - set(by_key))
     if unknown:
         raise ValueError(f"Unknown settings {unknown} for {config_class.__name__}.")
+    missing = sorted(set(by_key) - set(values) - set(overrides))
+    if missing:
+        raise ValueError(f"Missing settings {missing} for {config_class.__name__}.")
     kwargs = {}
     for key, value in values.items():
         field = by_key[key]
@@ -196,8 +201,16 @@ class TrainConfig:
         flag="percent",
         check=between(0.0, 1.0),
     )
+    noise: str = setting(
+        "symmetric",
+        f"Synthetic noise model at rate --percent: {', '.join(noise.NOISE_NAMES)}. "
+        "--asym is short for --noise=asymmetric; --noise_matrix sets --noise=matrix.",
+        check=choice(noise.NOISE_NAMES),
+    )
     asymmetric: bool = setting(
-        False, "Asymmetric (class-dependent) noise instead of symmetric.", flag="asym"
+        False,
+        "Asymmetric (class-dependent) noise, the data set's class map (--noise=asymmetric).",
+        flag="asym",
     )
     include_true_class: bool = setting(
         True, "Symmetric noise may redraw the true class (as the reference)."
@@ -318,9 +331,8 @@ class TrainConfig:
     )
     audit_score: str = setting(
         "auto",
-        "Score that ranks suspected wrong labels in audit.csv: combined (self-confidence "
-        "and averaged logit margin), margin, self_confidence or aum; auto: combined, "
-        "or self_confidence without --track_margins.",
+        f"Score that ranks suspected wrong labels in audit.csv: {scores.describe()}; "
+        "auto: combined, or self_confidence without --track_margins.",
         check=choice(("auto", *label_audit.SCORES)),
     )
     audit_flag: str = setting(
@@ -385,8 +397,11 @@ class TrainConfig:
         check=teacher_span_flag,
     )
 
+    def __post_init__(self):
+        self.validate()
+
     def validate(self):
-        """Raises ValueError naming the first bad flag; returns self."""
+        """Raises ValueError naming the first bad flag; returns self (run on creation)."""
         check_fields(self)
         # The reference's Clothing1M config carries ema_step=-1 with the ramp off.
         if self.ema_update:
@@ -395,10 +410,12 @@ class TrainConfig:
             raise ValueError(
                 f"`--ema_step` must be an integer. Received: --ema_step={self.ema_step!r}"
             )
-        if self.asymmetric and self.noise_matrix:
+        _ = self.noise_model  # Refuses --asym, --noise_matrix and --noise that disagree.
+        if self.noise_matrix and self.noise_rate > 0:
             raise ValueError(
-                "Give at most one of `--asym` and `--noise_matrix`. Received: "
-                f"--asym with --noise_matrix={self.noise_matrix!r}"
+                "`--percent` does not apply with --noise_matrix: the matrix sets the rate. "
+                f"Pass --percent=0. Received: --percent={self.noise_rate} with "
+                f"--noise_matrix={self.noise_matrix!r}"
             )
         if self.noisy_labels_file and self.synthetic_noise and not self.noise_on_label_file:
             noise = (
@@ -427,6 +444,32 @@ class TrainConfig:
         return self
 
     @property
+    def noise_model(self):
+        """The name of the run's noise model, from `--noise`, `--asym` and `--noise_matrix`."""
+        implied = [
+            (flag, name)
+            for flag, name, given in (
+                ("--asym", "asymmetric", self.asymmetric),
+                (f"--noise_matrix={self.noise_matrix}", "matrix", bool(self.noise_matrix)),
+            )
+            if given
+        ]
+        names = {name for _, name in implied} | ({self.noise} - {"symmetric"})
+        if len(names) > 1:
+            given = " ".join([f"--noise={self.noise}", *(flag for flag, _ in implied)])
+            raise ValueError(
+                "`--noise`, `--asym` and `--noise_matrix` name different noise models; "
+                f"give one. Received: {given}"
+            )
+        name = names.pop() if names else "symmetric"
+        if name == "matrix" and not self.noise_matrix:
+            raise ValueError(
+                "`--noise=matrix` needs the matrix file: pass --noise_matrix=PATH.npy. "
+                "Received: --noise=matrix without --noise_matrix"
+            )
+        return name
+
+    @property
     def synthetic_noise(self):
         """True when the run adds synthetic noise (`--percent` or `--noise_matrix`)."""
         return self.noise_rate > 0 or bool(self.noise_matrix)
@@ -437,13 +480,5 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values, **overrides):
-        """Builds a config from a dict keyed by field or flag names (a `config.json`)."""
-        values = dict(values)
-        # Written before margins were tracked: its checkpoints hold no margin
-        # weights, so the resumed model must not have them either.
-        values.setdefault("track_margins", False)
-        # Written before ELR+ gave each network its own shuffle and held
-        # teacher: its checkpoints hold no teacher snapshots.
-        values.setdefault("data_order", "shared")
-        values.setdefault("teacher_span", "step")
+        """Builds a config from a dict of every field (a `config.json`)."""
         return from_dict(cls, values, **overrides)

@@ -56,17 +56,36 @@ def test_every_shipped_flagfile_parses_and_validates(path, monkeypatch):
     config_from_argv([f"--flagfile={path}"]).validate()
 
 
-def test_config_json_of_older_runs_loads():
-    # Runs written before the fields were renamed stored the flag spellings.
-    old = {"bs": 64, "lam": 2.0, "percent": 0.2, "t0": 5, "malpha": 0.5, "milestones": [2, 4]}
-    config = TrainConfig.from_dict(old)
-    assert (config.batch_size, config.lam, config.noise_rate) == (64, 2.0, 0.2)
-    assert (config.restart_epochs, config.mixup_alpha, config.milestones) == (5, 0.5, (2, 4))
+def test_config_json_round_trips_and_refuses_what_it_cannot_read():
+    config = TrainConfig(batch_size=64, lam=2.0, noise_rate=0.2, milestones=(2, 4))
     assert TrainConfig.from_dict(dataclasses.asdict(config)) == config
-    # Written before margins were tracked: resumed without them.
-    assert not config.track_margins and TrainConfig().track_margins
     with pytest.raises(ValueError, match=r"Unknown settings \['bogus'\]"):
-        TrainConfig.from_dict({"bogus": 1})
+        TrainConfig.from_dict({**dataclasses.asdict(config), "bogus": 1})
+    # A field left out is refused, naming it, not given a default.
+    partial = dataclasses.asdict(config)
+    del partial["track_margins"], partial["data_order"]
+    with pytest.raises(ValueError, match=r"Missing settings \['data_order', 'track_margins'\]"):
+        TrainConfig.from_dict(partial)
+    # Flag spellings are not field names.
+    with pytest.raises(ValueError, match="Unknown settings.*'bs'"):
+        TrainConfig.from_dict({**dataclasses.asdict(config), "bs": 64})
+    with pytest.raises(ValueError, match="must be a mapping of settings. Received: list"):
+        TrainConfig.from_dict([1, 2])
+
+
+def test_noise_flags_reach_one_noise_model():
+    assert config_from_argv(["--percent=0.4"]).noise_model == "symmetric"
+    assert config_from_argv(["--percent=0.4", "--asym"]).noise_model == "asymmetric"
+    assert config_from_argv(["--percent=0.4", "--noise=idn"]).noise_model == "idn"
+    assert config_from_argv(["--noise_matrix=m.npy"]).noise_model == "matrix"
+    with pytest.raises(ValueError, match="--noise=idn --asym"):
+        config_from_argv(["--percent=0.4", "--noise=idn", "--asym"])
+    with pytest.raises(ValueError, match="--noise=matrix without --noise_matrix"):
+        config_from_argv(["--noise=matrix"])
+    with pytest.raises(ValueError, match="`--percent` does not apply with --noise_matrix"):
+        config_from_argv(["--percent=0.4", "--noise_matrix=m.npy"])
+    with pytest.raises(ValueError, match="Received: --noise='gaussian'"):
+        config_from_argv(["--noise=gaussian"])
 
 
 @pytest.mark.parametrize(

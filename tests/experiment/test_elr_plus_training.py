@@ -8,7 +8,8 @@ import tensorflow_datasets as tfds
 from file_layouts import write_clothing1m, write_webvision
 
 from elr_tf.experiment.flags import config_from_argv
-from elr_tf.experiment.train import read_metrics, train
+from elr_tf.experiment.outputs import read_metrics
+from elr_tf.experiment.train import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = ["--arch=tiny_resnet", "--epochs=1", "--verbose=0"]

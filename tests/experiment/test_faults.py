@@ -15,7 +15,8 @@ from elr_tf.data import FASHION_MNIST_DIR
 from elr_tf.experiment import checkpointing
 from elr_tf.experiment.config import TrainConfig
 from elr_tf.experiment.flags import config_from_argv
-from elr_tf.experiment.train import read_metrics, train
+from elr_tf.experiment.outputs import read_metrics
+from elr_tf.experiment.train import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.skipif(

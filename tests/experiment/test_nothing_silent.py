@@ -16,7 +16,8 @@ from elr_tf.experiment import checkpointing
 from elr_tf.experiment.checkpointing import DiskFullError, atomic_path
 from elr_tf.experiment.config import TrainConfig
 from elr_tf.experiment.flags import config_from_argv
-from elr_tf.experiment.train import read_metrics, train
+from elr_tf.experiment.outputs import read_metrics
+from elr_tf.experiment.train import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 needs_fashion = pytest.mark.skipif(

@@ -14,7 +14,8 @@ from elr_tf.experiment import checkpointing
 from elr_tf.experiment.assemble import make_strategy
 from elr_tf.experiment.config import TrainConfig
 from elr_tf.experiment.flags import config_from_argv
-from elr_tf.experiment.train import read_metrics, train
+from elr_tf.experiment.outputs import read_metrics
+from elr_tf.experiment.train import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FASHION = os.path.exists(os.path.join(FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz"))
