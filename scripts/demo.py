@@ -1,6 +1,6 @@
-"""Demo: ELR vs plain cross-entropy on Fashion-MNIST with noisy labels.
+"""python scripts/demo.py  # 60% symmetric noise, offline, under 4 minutes on 2 cores
 
-    python scripts/demo.py            # 60% symmetric noise, offline, under 4 minutes on 2 cores
+Demo: ELR vs plain cross-entropy on Fashion-MNIST with noisy labels.
 
 Trains the same small CNN twice on the same noisy labels — once with
 cross-entropy, once with ELR — and prints both final test accuracies (the

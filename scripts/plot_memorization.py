@@ -1,7 +1,7 @@
-"""Overlay the memorisation curves of several runs in one figure.
+"""python scripts/plot_memorization.py --runs=runs/ce,runs/elr --labels=CE,ELR \
+    --out=memorization_ce_vs_elr.png
 
-    python scripts/plot_memorization.py --runs=runs/ce,runs/elr --labels=CE,ELR \
-        --out=memorization_ce_vs_elr.png
+Overlays the memorisation curves of several of your runs in one figure.
 
 Each run directory must hold the `memorization.csv` written by
 `elr_tf.MemorizationMonitor`. Left panel: clean labels

@@ -1,13 +1,15 @@
-"""Search ELR's lambda (and beta) with KerasTuner, from a training flagfile.
+"""python scripts/tune.py --flagfile=configs/fashion_mnist_sym.cfg --epochs=10 \
+    --tuner=random --max_trials=8 --objective=probe_accuracy --probe_size=500 \
+    --noise_seeds=1,2,3
 
-    python scripts/tune.py --flagfile=configs/fashion_mnist_sym.cfg --epochs=10 \
-        --tuner=random --max_trials=8 --objective=probe_accuracy --probe_size=500 \
-        --noise_seeds=1,2,3
+Searches ELR's lambda (and beta) with KerasTuner, from a training flagfile;
+then retrain the winner:
+
     python scripts/train.py --flagfile=runs/fashion_mnist_sym-tuning/best.cfg --epochs=20
 
 Takes every flag of scripts/train.py plus the tuning flags of
 elr_tf/experiment/tuning.py; writes trials/, trials.csv, search.cfg and best.cfg to
---tuning_dir (default <output_dir>/<name>-tuning). See the README for
+--tuning_dir (default <output_dir>/<name>-tuning). See docs/tuning.md for
 which objective to trust when.
 """
 

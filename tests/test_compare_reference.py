@@ -1,4 +1,4 @@
-"""`scripts/compare_reference.py`: its data, its elr_tf side and its table.
+"""`scripts/benchmarks/compare_reference.py`: its data, its elr_tf side and its table.
 
 The PyTorch side is tested in `tests/test_reference_torch.py` (skipped
 without the benchmark dependencies).

@@ -1,4 +1,4 @@
-"""Tests of the PyTorch reference implementation in `scripts/reference_torch.py`."""
+"""Tests of the PyTorch reference implementation in `scripts/benchmarks/reference_torch.py`."""
 
 import numpy as np
 import pytest

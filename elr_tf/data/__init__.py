@@ -17,6 +17,7 @@ from elr_tf.data.pipeline import (
 )
 from elr_tf.data.readers import CIFAR_N_LABEL_SETS, IMAGE_EXTENSIONS
 from elr_tf.data.sources import (
+    ASYMMETRIC_MAPS,
     AUGMENT_KINDS,
     DATASET_NAMES,
     FASHION_MNIST_CLASS_NAMES,
@@ -28,6 +29,7 @@ from elr_tf.data.sources import (
 )
 
 __all__ = [
+    "ASYMMETRIC_MAPS",
     "AUGMENT_KINDS",
     "CIFAR_N_LABEL_SETS",
     "DATASET_NAMES",

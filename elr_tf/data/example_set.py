@@ -198,6 +198,23 @@ class NoisyData:
                 table[example_set.ids] = values
         return table
 
+    def features_by_id(self):
+        """Returns `[num_examples, ...]`: each training-space id's features (0: unused).
+
+        Raises ValueError for file-backed sets, whose features are image files.
+        """
+        sets = self.id_space_sets()
+        if any(s.images is None for s in sets):
+            raise ValueError(
+                "The training examples are image files, not arrays in memory: a noise "
+                "model that reads the examples themselves (--noise=idn) cannot use them."
+            )
+        first = sets[0].images
+        table = np.zeros((self.num_examples, *first.shape[1:]), first.dtype)
+        for example_set in sets:
+            table[example_set.ids] = example_set.images
+        return table
+
     def with_labels_by_id(self, labels_by_id, label_source=None):
         """Returns a copy whose train (and val) labels are looked up by id.
 

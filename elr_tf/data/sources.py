@@ -104,6 +104,17 @@ _NORMALIZATION = {
     "webvision": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 
+# The class map of `--asym` noise per data set ({given: flipped}), as in the
+# reference: CIFAR-10 truck->automobile, bird->airplane, deer->horse,
+# cat<->dog; CIFAR-100 the next class within each super-class; Fashion-MNIST
+# its look-alike classes (T-shirt<->shirt, pullover<->coat, sneaker<->ankle
+# boot, sandal->sneaker).
+ASYMMETRIC_MAPS = {
+    "cifar10": {9: 1, 2: 0, 3: 5, 5: 3, 4: 7},
+    "cifar100": {c: (c // 5) * 5 + (c + 1) % 5 for c in range(100)},
+    "fashion_mnist": {0: 6, 6: 0, 2: 4, 4: 2, 7: 9, 9: 7, 5: 7},
+}
+
 # Large data sets: (default crop size, default resize size). An `image_size`
 # override keeps the resize/crop ratio.
 _LARGE_SIZES = {"clothing1m": (224, 256), "webvision": (227, 256)}

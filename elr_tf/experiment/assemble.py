@@ -21,7 +21,14 @@ import numpy as np
 import tensorflow as tf
 
 from elr_tf.callbacks import Mixup, WeightAveraging
-from elr_tf.data import NoisyData, load_dataset, make_eval_dataset, make_train_dataset, noise
+from elr_tf.data import (
+    ASYMMETRIC_MAPS,
+    NoisyData,
+    load_dataset,
+    make_eval_dataset,
+    make_train_dataset,
+    noise,
+)
 from elr_tf.experiment.callbacks import EpochClock
 from elr_tf.experiment.config import LABEL_REWEIGHTING, teacher_span_argument
 from elr_tf.models import ELRModel, ELRPlusModel, backbones
@@ -238,7 +245,7 @@ def noise_options(config, data, used):
     """
     available = {
         "include_true_class": lambda: config.include_true_class,
-        "asymmetric_map": lambda: data.source.asymmetric_map,
+        "asymmetric_map": lambda: ASYMMETRIC_MAPS.get(config.dataset),
         "matrix": lambda: np.load(config.noise_matrix),
         # Called by the model only if it reads the examples themselves.
         "features": lambda: lambda: data.features_by_id()[used],

@@ -1,7 +1,8 @@
-"""Measures what ELR costs: step time vs cross-entropy, table update, input.
+"""python scripts/benchmarks/benchmark.py  # everything, CPU sizes
 
-    python scripts/benchmark.py                       # everything, CPU sizes
-    python scripts/benchmark.py --parts=step --archs=small_cnn --steps=20
+Measures what ELR costs: step time vs cross-entropy, table update, input.
+
+    python scripts/benchmarks/benchmark.py --parts=step --archs=small_cnn --steps=20
 
 Prints its figures; nothing is asserted. Timings are taken in one run and
 reported as ratios where they compare two things, because a shared machine's

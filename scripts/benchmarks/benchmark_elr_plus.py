@@ -1,8 +1,7 @@
-"""Measures the per-batch cost of ELR+ weight averaging against the step time.
+"""python scripts/benchmarks/benchmark_elr_plus.py --arch=preact_resnet18 --batch_size=128
 
-Run from the repository root:
-
-    python scripts/benchmark_elr_plus.py --arch=preact_resnet18 --batch_size=128
+Measures the per-batch cost of ELR+ weight averaging against the step time
+(run from the repository root).
 
 It builds an `ELRPlusModel` of two `--arch` networks on synthetic CIFAR-shaped
 data and times, per batch:
@@ -19,7 +18,8 @@ Everything runs `--warmup` untimed calls first (tracing).
 With `--cost` it measures instead what ELR+ costs against ELR, in one run,
 alternating the two (`--rounds` times; medians, the first round dropped):
 
-    python scripts/benchmark_elr_plus.py --cost --arch=plain_cnn --image_size=28 --channels=1
+    python scripts/benchmarks/benchmark_elr_plus.py --cost --arch=plain_cnn \
+        --image_size=28 --channels=1
 
 - `elr_epoch`, `elr_plus_epoch`: seconds of one `fit` epoch of `ELRModel`
   and of `ELRPlusModel` (its default schedule, with `Mixup` and

@@ -1,8 +1,7 @@
-"""Measures the input-pipeline throughput of `make_train_dataset` (images/s).
+"""python scripts/benchmarks/benchmark_input.py --dataset=fashion_mnist --batch_size=128
 
-Run from the repository root:
-
-    python scripts/benchmark_input.py --dataset=fashion_mnist --batch_size=128
+Measures the input-pipeline throughput of `make_train_dataset` (images/s;
+run from the repository root).
 
 It loads the data set, builds the training pipeline exactly as training does
 (shuffle, augmentation, normalisation), runs `--warmup_steps` batches (tracing,

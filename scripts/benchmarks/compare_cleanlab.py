@@ -1,9 +1,10 @@
-"""Find the wrong labels two ways on the same noisy data: ELR vs cleanlab.
+"""python scripts/benchmarks/compare_cleanlab.py --flagfile=configs/fashion_mnist_sym.cfg \
+    --arch=mini_cnn --num_train=3000 --epochs=15 --t0=15 \
+    --grid=sym:0.2,sym:0.4,sym:0.6,sym:0.8,asym:0.4 --noise_seeds=1,2
 
-    pip install -r scripts/requirements-bench.txt
-    python scripts/compare_cleanlab.py --flagfile=configs/fashion_mnist_sym.cfg \
-        --arch=mini_cnn --num_train=3000 --epochs=15 --t0=15 \
-        --grid=sym:0.2,sym:0.4,sym:0.6,sym:0.8,asym:0.4 --noise_seeds=1,2
+Finds the wrong labels two ways on the same noisy data: ELR vs cleanlab.
+Needs the benchmark packages first
+(`pip install -r scripts/benchmarks/requirements-bench.txt`).
 
 For every noise setting of `--grid` and every seed of `--noise_seeds` (the
 seed draws the subset, the split, the noisy labels and the initial weights),
@@ -363,7 +364,7 @@ def main(argv):
     except ImportError as error:
         raise app.UsageError(
             f"{error}. Install the benchmark packages: pip install -r "
-            "scripts/requirements-bench.txt"
+            "scripts/benchmarks/requirements-bench.txt"
         ) from error
     print(format_grid(grid))
 

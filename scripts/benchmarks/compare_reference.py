@@ -1,7 +1,8 @@
-"""CE, ELR and ELR+ side by side: elr_tf (`model.fit`) and a PyTorch implementation.
+"""python scripts/benchmarks/compare_reference.py --noise=0.6,0.8 --seeds=0,1,2
 
-    pip install -r requirements.txt -r scripts/requirements-bench.txt
-    python scripts/compare_reference.py --noise=0.6,0.8 --seeds=0,1,2
+CE, ELR and ELR+ side by side: elr_tf (`model.fit`) and a PyTorch implementation.
+Needs the benchmark packages first
+(`pip install -r requirements.txt -r scripts/benchmarks/requirements-bench.txt`).
 
 The setting (fixed, the one ELR+ was found to trail on): Fashion-MNIST, a
 random 10,000-example subset split 90/10 per class (the 1,000 validation
@@ -23,7 +24,7 @@ each framework's own.
 - elr_tf: `elr_tf.ELRModel` (CE: `lam=0`) or `elr_tf.ELRPlusModel` trained
   with `model.fit`, as user code would; ELR+ with `--data_order` and
   `--teacher_span` (defaults: the reference's schedule).
-- PyTorch (`scripts/reference_torch.py`): written from the method
+- PyTorch (`scripts/benchmarks/reference_torch.py`): written from the method
   specification; ELR+ follows the reference trainer's order (per epoch,
   network 1's full pass over its own shuffle with network 2's averaged copy
   frozen, then network 2's).
@@ -187,7 +188,7 @@ def train_elr_tf(
 
 
 def train_pytorch(method, setting, *, seed, init_weights, epochs=20, threads=None):
-    """Trains one method with `scripts/reference_torch.py`."""
+    """Trains one method with `scripts/benchmarks/reference_torch.py`."""
     import reference_torch
 
     result = reference_torch.train(

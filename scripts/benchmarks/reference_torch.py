@@ -1,6 +1,8 @@
-"""An independent PyTorch (CPU) implementation of CE, ELR and ELR+ training.
+"""python scripts/benchmarks/compare_reference.py --frameworks=pytorch  # imports this module
 
-Benchmark-only. `scripts/compare_reference.py` imports this module to train
+An independent PyTorch (CPU) implementation of CE, ELR and ELR+ training.
+
+Benchmark-only. `scripts/benchmarks/compare_reference.py` imports this module to train
 one small setting (the `plain_cnn` backbone on 28x28x1 images, 10 classes)
 both here and in the Keras implementation (`elr_tf`) and print the two side
 by side. It was written from the method specification

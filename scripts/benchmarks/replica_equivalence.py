@@ -1,11 +1,11 @@
-"""Prints how far a MirroredStrategy run's target table is from a 1-device run.
+"""python scripts/benchmarks/replica_equivalence.py
 
-    python scripts/replica_equivalence.py
+Prints how far a MirroredStrategy run's target table is from a 1-device run.
 
 Splits the CPU into two logical devices, trains the same ELRModel (same
 initial weights, same data order) without a strategy, on a 1-replica and on
 a 2-replica MirroredStrategy, and prints the largest differences of the
-target table, the weights and the logged losses. `tests/test_distributed.py`
+target table, the weights and the logged losses. `tests/models/test_distributed.py`
 asserts the same comparison.
 """
 

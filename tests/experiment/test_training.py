@@ -105,23 +105,6 @@ def test_resolved_flags_rerun_the_same_config(tmp_path):
     assert rerun == config
 
 
-@needs_fashion
-def test_a_run_saved_before_margins_were_tracked_resumes(tmp_path):
-    # Its config.json has no track_margins and its checkpoints no margin
-    # weights: the resumed model is built without them and the audit ranks by
-    # the table alone.
-    summary = train(_config(tmp_path, "--notrack_margins", "--epochs=1", "--name=old"))
-    path = os.path.join(summary["run_dir"], "config.json")
-    with open(path) as f:
-        saved = json.load(f)
-    del saved["track_margins"]
-    with open(path, "w") as f:
-        json.dump(saved, f)
-    resumed = train(config_from_argv([f"--resume={summary['run_dir']}", "--epochs=2"]))
-    assert resumed["epochs"] == 2
-    assert resumed["label_issues"]["score"] == "self_confidence"
-
-
 def _kill_script(run_args, kill_epoch, kill_batch):
     return f"""
 import os, signal, sys

@@ -199,7 +199,7 @@ def test_with_index_refuses_two_shuffles_without_shuffling():
         elr_tf.with_index(x, y, shuffles=3)
 
 
-def test_program_flags_and_old_runs():
+def test_program_flags():
     assert teacher_span_argument("epoch") == "epoch"
     assert teacher_span_argument("step") is None
     assert teacher_span_argument("71") == 71
@@ -207,10 +207,6 @@ def test_program_flags_and_old_runs():
         TrainConfig(teacher_span="0").validate()
     with pytest.raises(ValueError, match="--data_order"):
         TrainConfig(data_order="both").validate()
-    # A config.json written before the options: the old schedule, so that
-    # its checkpoints (without teacher snapshots) still load.
-    old = TrainConfig.from_dict({"loss": "elr_plus"})
-    assert (old.data_order, old.teacher_span) == ("shared", "step")
     assert (TrainConfig().data_order, TrainConfig().teacher_span) == ("separate", "epoch")
 
 
