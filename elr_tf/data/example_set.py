@@ -191,12 +191,8 @@ class NoisyData:
             true_labels: give the true labels instead of the given ones
                 (-1 where a set's true labels are unknown).
         """
-        table = np.full(self.num_examples, -1, dtype=np.int64)
-        for example_set in self.id_space_sets():
-            values = example_set.true_labels if true_labels else example_set.labels
-            if values is not None:
-                table[example_set.ids] = values
-        return table
+        field = "true_labels" if true_labels else "labels"
+        return self._by_id(field, np.full(self.num_examples, -1, dtype=np.int64))
 
     def features_by_id(self):
         """Returns `[num_examples, ...]`: each training-space id's features (0: unused).
@@ -210,9 +206,14 @@ class NoisyData:
                 "model that reads the examples themselves (--noise=idn) cannot use them."
             )
         first = sets[0].images
-        table = np.zeros((self.num_examples, *first.shape[1:]), first.dtype)
-        for example_set in sets:
-            table[example_set.ids] = example_set.images
+        return self._by_id("images", np.zeros((self.num_examples, *first.shape[1:]), first.dtype))
+
+    def _by_id(self, field, table):
+        # Fills `table` (one row per id) with each id-space set's `field`.
+        for example_set in self.id_space_sets():
+            values = getattr(example_set, field)
+            if values is not None:
+                table[example_set.ids] = values
         return table
 
     def with_labels_by_id(self, labels_by_id, label_source=None):

@@ -11,7 +11,7 @@ Example:
 
 ```python
 config = TrainConfig(dataset="fashion_mnist", noise_rate=0.4, epochs=20)
-config.validate()
+# Validated when made: a bad value raises ValueError naming its flag.
 print(config.to_flagfile())  # --dataset=fashion_mnist ... --percent=0.4 ...
 ```
 """

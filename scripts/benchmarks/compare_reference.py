@@ -85,7 +85,7 @@ def load_setting(noise, seed, num_examples=10000, data_dir=None):
         val_fraction=0.1,
         noise_rate=noise,
         seed=seed,
-    ).validate()
+    )
     data, wrong = load_noisy_data(config)
 
     def normalised(images):

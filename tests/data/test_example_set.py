@@ -1,5 +1,6 @@
 """Tests for elr_tf.data.example_set: ExampleSet and NoisyData."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -33,6 +34,17 @@ def test_with_labels_by_id(tiny):
     assert noisy.label_source == "sym" and noisy.test is tiny.test
     with pytest.raises(ValueError, match=r"label in \[0, 10\)"):
         tiny.with_labels_by_id(table + 10)
+
+
+def test_features_by_id(tiny):
+    features = tiny.features_by_id()
+    assert features.shape == (60, *tiny.train.images.shape[1:])
+    np.testing.assert_array_equal(features[tiny.train.ids], tiny.train.images)
+    np.testing.assert_array_equal(features[tiny.val.ids], tiny.val.images)
+    files = ExampleSet(ids=[0], labels=[0], paths=["a.png"])
+    file_backed = dataclasses.replace(tiny, train=files, val=files.subset([]))
+    with pytest.raises(ValueError, match="image files.*--noise=idn"):
+        file_backed.features_by_id()
 
 
 def test_subset_keeps_ids_and_every_field(tiny):
