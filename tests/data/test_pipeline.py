@@ -141,7 +141,7 @@ def test_benchmark_script_runs(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
-            os.path.join(REPO, "scripts", "benchmark_input.py"),
+            os.path.join(REPO, "scripts", "benchmarks", "benchmark_input.py"),
             f"--data_dir={directory}",
             "--batch_size=8",
             "--steps=10",

@@ -189,7 +189,9 @@ def test_co_targets_come_from_the_other_networks_average(seed):
     np.testing.assert_allclose(
         model.target_table.numpy(), (table1 + table2) / 2, rtol=1e-6, atol=1e-8
     )
-    np.testing.assert_allclose(model.average_margins.numpy(), expected_margins, rtol=1e-5)
+    np.testing.assert_allclose(
+        model.average_margins.numpy(), expected_margins, rtol=1e-5, atol=1e-6
+    )
 
 
 # --- fit, input forms, evaluation ---------------------------------------------
