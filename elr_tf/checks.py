@@ -7,12 +7,16 @@ value received and what was expected:
 
     >>> positive_int("--bs", 0)
     ValueError: `--bs` must be a positive integer. Received: --bs=0
+
+One check runs inside the graph instead, on tensors whose values are known
+only at run time (sample ids, labels): `assert_in_range`.
 """
 
 import math
 import numbers
 
 import numpy as np
+import tensorflow as tf
 
 
 def is_int(value):
@@ -116,3 +120,35 @@ def image_size(name, value):
             f"`{name}` must be a positive int or a (height, width) pair. Received: {name}={value!r}"
         )
     return int(size[0]), int(size[1])
+
+
+def assert_in_range(name, values, bound_name, bound):
+    """`values` with run-time checks that they lie in `[0, bound)`.
+
+    For tensors inside a training step, where the values are known only when
+    it runs: a value out of range raises `InvalidArgumentError` with the
+    message "`name` must be >= 0" or "`name` must be < `bound_name`=`bound`".
+    XLA (`jit_compile=True`) drops these checks.
+
+    Args:
+        name: what the values are, as the message should name them.
+        values: an integer tensor.
+        bound_name: the name of the argument that sets the bound.
+        bound: the exclusive upper bound (a Python int).
+
+    Example:
+
+    >>> assert_in_range("labels", tf.constant([0, 3]), "num_classes", 3)
+    InvalidArgumentError: labels must be < num_classes=3 ...
+    """
+    with tf.control_dependencies(
+        [
+            tf.debugging.assert_non_negative(values, message=f"{name} must be >= 0"),
+            tf.debugging.assert_less(
+                values,
+                tf.cast(bound, values.dtype),
+                message=f"{name} must be < {bound_name}={bound}",
+            ),
+        ]
+    ):
+        return tf.identity(values)

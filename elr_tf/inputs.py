@@ -80,25 +80,6 @@ def check_index(index):
     return index
 
 
-def assert_in_range(values, high, what, bound_name):
-    """Returns `values` with run-time checks that they lie in `[0, high)`.
-
-    The messages read "`what` must be >= 0" and "`what` must be <
-    `bound_name`=`high`". XLA (`jit_compile=True`) drops these checks.
-    """
-    with tf.control_dependencies(
-        [
-            tf.debugging.assert_non_negative(values, message=f"{what} must be >= 0"),
-            tf.debugging.assert_less(
-                values,
-                tf.cast(high, values.dtype),
-                message=f"{what} must be < {bound_name}={high}",
-            ),
-        ]
-    ):
-        return tf.identity(values)
-
-
 def describe(x):
     """The nest of `x` with each tensor as `dtype[shape]`, for error messages."""
     return tf.nest.map_structure(

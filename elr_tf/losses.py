@@ -189,7 +189,9 @@ def reweighted_labels(mixed_labels, mixed_targets):
     return tf.math.divide_no_nan(product, tf.reduce_sum(product, axis=-1, keepdims=True))
 
 
-def elr_plus_loss(mixed_labels, logits, mixed_targets, lam, ramp=1.0, label_reweighting=False):
+def elr_plus_loss(
+    mixed_labels, logits, mixed_targets, lam, ramp=1.0, label_reweighting=False, sample_weight=None
+):
     """The ELR+ loss of one network on one mixed batch, averaged.
 
     `softCE(z, y') + ramp * lam * mean(log(1 - <q, p>))` with
@@ -205,6 +207,9 @@ def elr_plus_loss(mixed_labels, logits, mixed_targets, lam, ramp=1.0, label_rewe
         lam: regularisation strength (lambda), `>= 0`.
         ramp: the current value of `sigmoid_rampup(step, coef_step)`.
         label_reweighting: use `y_mix * q` (renormalised) as the label.
+        sample_weight: None, or `[batch]` weights; the weight of example `i`
+            applies to its mix (where example `i` dominates), and both terms
+            are averaged over the batch after weighting.
 
     Returns:
         `(total, ce, reg)` float32 scalars; `total = ce + ramp * lam * reg`.
@@ -217,6 +222,10 @@ def elr_plus_loss(mixed_labels, logits, mixed_targets, lam, ramp=1.0, label_rewe
     labels = mixed_labels
     if label_reweighting:
         labels = reweighted_labels(mixed_labels, mixed_targets)
-    ce = tf.reduce_mean(soft_cross_entropy(labels, logits))
-    reg = tf.reduce_mean(elr_regularizer(mixed_targets, clipped_softmax(logits)))
+    ce = soft_cross_entropy(labels, logits)
+    reg = elr_regularizer(mixed_targets, clipped_softmax(logits))
+    if sample_weight is not None:
+        weight = tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
+        ce, reg = ce * weight, reg * weight
+    ce, reg = tf.reduce_mean(ce), tf.reduce_mean(reg)
     return ce + ramp * lam * reg, ce, reg

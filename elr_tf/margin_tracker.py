@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from elr_tf import checks
-from elr_tf.target_table import check_ids, write_rows
+from elr_tf.rows import check_ids, write_rows
 
 
 def label_margin(logits, labels):

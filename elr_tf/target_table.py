@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from elr_tf import checks, losses
-from elr_tf.inputs import assert_in_range
+from elr_tf.rows import check_ids, write_rows
 
 # Storage precisions of the table. bfloat16/float16 halve its memory (a
 # WebVision-1000 table, 2.4M x 1000, is 9.6 GB in float32); the ensemble
@@ -25,13 +25,8 @@ class TargetTable(keras.layers.Layer):
 
     Distributed training: under `MirroredStrategy` (and
     `MultiWorkerMirroredStrategy`) every replica sees a different slice of the
-    batch. A scatter by local ids alone would either update one replica's copy
-    only (aggregation `NONE`) or keep only the first replica's rows
-    (`ONLY_FIRST_REPLICA`) — both silently wrong. `update` therefore
-    all-gathers the ids and estimates of every replica first, so each step
-    writes the same rows for the whole global batch; the variable's
-    `ONLY_FIRST_REPLICA` aggregation then writes that one (identical) update
-    to every copy.
+    batch; `update` writes the rows of the whole global batch to every copy
+    of the table (see `elr_tf.rows.write_rows`).
 
     Args:
         num_examples: number of rows; ids must lie in `[0, num_examples)`.
@@ -172,56 +167,3 @@ class TargetTable(keras.layers.Layer):
             placement=self.placement,
         )
         return config
-
-
-def check_ids(ids, num_examples):
-    """Flattens `ids` to int64 `[batch]`; fails at run time outside `[0, num_examples)`."""
-    ids = tf.cast(tf.reshape(ids, [-1]), tf.int64)
-    return assert_in_range(ids, num_examples, "`index` (sample id)", "num_examples")
-
-
-def write_rows(variable, ids, rows):
-    """Writes `rows` to `variable[ids]` for the whole global batch.
-
-    Inside a replica context with several replicas, every replica's
-    `(ids, rows)` are all-gathered first (see `TargetTable`), so each copy of
-    a variable with `ONLY_FIRST_REPLICA` aggregation receives the same full
-    update. Rows are cast to the variable's dtype.
-
-    Args:
-        variable: a `[num_examples, width]` backend `tf.Variable` (mirrored
-            or not).
-        ids: int64 `[batch]` this replica's ids.
-        rows: `[batch, width]` this replica's new rows.
-    """
-    all_ids, all_rows = ids, rows
-    context = tf.distribute.get_replica_context()
-    if context is not None and context.num_replicas_in_sync > 1:
-        all_ids, all_rows = _gather_from_replicas(context, ids, rows)
-    with tf.control_dependencies([rows]):
-        variable.scatter_update(tf.IndexedSlices(tf.cast(all_rows, variable.dtype), all_ids))
-
-
-def _gather_from_replicas(context, ids, rows):
-    """All-gathers `(ids, rows)` of every replica, whatever their batch sizes.
-
-    Collective gathers need equal shapes, but the last batch of an epoch
-    splits unevenly (or leaves a replica empty). Each replica pads to the
-    largest local batch; padded slots are then rewritten as copies of the
-    first real `(id, row)` pair, so the scatter writes that row twice with the
-    same value and no stray row is touched.
-    """
-    size = tf.shape(ids)[0]
-    sizes = context.all_gather(size[None], axis=0)
-    longest = tf.reduce_max(sizes)
-    pad = longest - size
-    ids = tf.pad(ids, [[0, pad]])
-    rows = tf.pad(rows, [[0, pad], [0, 0]])
-    all_ids = context.all_gather(ids, axis=0)
-    all_rows = context.all_gather(rows, axis=0)
-    # Slot j of replica r holds a real example iff j < sizes[r].
-    all_valid = tf.reshape(tf.range(longest)[None, :] < sizes[:, None], [-1])
-    first = tf.argmax(tf.cast(all_valid, tf.int32), output_type=tf.int32)
-    all_ids = tf.where(all_valid, all_ids, all_ids[first])
-    all_rows = tf.where(all_valid[:, None], all_rows, all_rows[first][None, :])
-    return all_ids, all_rows

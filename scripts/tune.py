@@ -7,9 +7,9 @@ then retrain the winner:
 
     python scripts/train.py --flagfile=runs/fashion_mnist_sym-tuning/best.cfg --epochs=20
 
-Takes every flag of scripts/train.py plus the tuning flags of
-elr_tf/experiment/tuning.py; writes trials/, trials.csv, search.cfg and best.cfg to
---tuning_dir (default <output_dir>/<name>-tuning). See docs/tuning.md for
+Takes every flag of scripts/train.py plus the tuning flags (`TuningOptions`,
+elr_tf/experiment/hypermodel.py); writes trials/, trials.csv, search.cfg and
+best.cfg to --tuning_dir (default <output_dir>/<name>-tuning). See docs/tuning.md for
 which objective to trust when.
 """
 

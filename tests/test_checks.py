@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from elr_tf import checks
 
@@ -83,3 +84,15 @@ def test_image_size():
     assert checks.image_size("image_size", (24, 32)) == (24, 32)
     with pytest.raises(ValueError, match="Received: image_size=\\(0, 3\\)"):
         checks.image_size("image_size", (0, 3))
+
+
+def test_assert_in_range_passes_values_and_names_the_bound_at_run_time():
+    values = tf.constant([0, 2], tf.int64)
+    np.testing.assert_array_equal(
+        checks.assert_in_range("labels", values, "num_classes", 3), [0, 2]
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be < num_classes=3"):
+        checks.assert_in_range("labels", tf.constant([3]), "num_classes", 3)
+    in_graph = tf.function(lambda v: checks.assert_in_range("ids", v, "num_examples", 5))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="ids must be >= 0"):
+        in_graph(tf.constant([1, -1]))

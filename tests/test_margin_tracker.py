@@ -75,7 +75,3 @@ def test_margins_can_be_turned_off_and_survive_saving(tmp_path, seed):
     model.save(path)
     loaded = keras.models.load_model(path)
     np.testing.assert_array_equal(loaded.margin_tracker.sums.numpy(), model.margin_tracker.sums)
-    # A model saved before margins were tracked has no such entry in its config.
-    config = model.get_config()
-    del config["track_margins"]
-    assert elr_tf.ELRModel.from_config(config).margin_tracker is None

@@ -117,6 +117,14 @@ class WeightAveraging(keras.callbacks.Callback):
         self._update_model = None
         self._span = None
 
+    def set_model(self, model):
+        super().set_model(model)
+        # `fit` sets the callbacks' model just before it makes the train
+        # function; the mark tells an `ELRPlusModel` that its averaged copies
+        # will move in this `fit` (it warns otherwise, and clears the mark).
+        if hasattr(model, "weight_averaging_attached"):
+            model.weight_averaging_attached = True
+
     def on_train_begin(self, logs=None):
         if not hasattr(self.model, "averaging_pairs"):
             raise ValueError(

@@ -8,6 +8,13 @@ central crops at evaluation (`center_crop`), and per-channel normalisation.
 
 import tensorflow as tf
 
+from elr_tf.data.example_set import ExampleSet
+
+# Augmentation kinds of `NoisyData.augment`: `cifar` and `fashion_mnist`
+# pad, crop and flip in-memory images (`pad_crop_flip`); `large` resizes,
+# crops and flips image files (`load_image`, `random_crop_flip`).
+AUGMENT_KINDS = ("cifar", "fashion_mnist", "large")
+
 # Zero padding before the random crop of the small-image augmentations.
 CROP_PADDING = 4
 
@@ -97,3 +104,53 @@ def random_crop_flip(image, crop_hw, seed):
 def center_crop(image, crop_hw):
     """Central `crop_hw` crop of `[H, W, C]` (H, W at least the crop)."""
     return tf.image.resize_with_crop_or_pad(image, crop_hw[0], crop_hw[1])
+
+
+def find_unreadable_images(example_set):
+    """Lists the files of a file-backed set that cannot be read or decoded.
+
+    Decoding errors inside a running `tf.data` pipeline do not say which file
+    failed when the file has a valid image header but corrupt data; this scan
+    names them. It decodes every image once.
+
+    Example:
+
+    ```python
+    find_unreadable_images(data.train)  # ["/data/c1m/images/3/x.jpg"]
+    ```
+
+    Args:
+        example_set: a file-backed `ExampleSet`.
+
+    Returns:
+        The unreadable paths, in set order (empty when all are fine).
+    """
+    if not isinstance(example_set, ExampleSet) or not example_set.file_backed:
+        raise ValueError(
+            "`example_set` must be a file-backed ExampleSet. Received: "
+            f"{type(example_set).__name__}"
+        )
+    return unreadable_paths(example_set.paths)
+
+
+def unreadable_paths(paths):
+    """The image files among `paths` that cannot be read or decoded, in order.
+
+    Decodes every file once, in parallel; see `find_unreadable_images`.
+
+    Args:
+        paths: image file paths.
+
+    Returns:
+        The paths that fail to read or decode, in the order given.
+    """
+    paths = [str(p) for p in paths]
+    if not paths:
+        return []
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
+    ds = ds.map(
+        lambda p: (p, tf.shape(decode_image_file(p))),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    readable = {p.decode() for p, _ in ds.ignore_errors().as_numpy_iterator()}
+    return [p for p in paths if p not in readable]

@@ -1,13 +1,15 @@
 """`ExampleSet` and `NoisyData`: examples that keep a stable id.
 
 ELR keeps one target row per training example, addressed by the example's
-**stable id**: its position in the raw training set. The sets here carry the
-id beside every example; subsetting, splitting and relabelling keep it.
+stable id: its position in the raw training set. The sets here carry the id
+beside every example; subsetting, splitting and relabelling keep it. The
+examples are any array-like features (images, tabular rows) or image files.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 
 import numpy as np
 
@@ -18,10 +20,18 @@ from elr_tf.checks import int_vector
 class ExampleSet:
     """A set of examples, each with its stable id.
 
-    Exactly one of `images` (in-memory sets) and `paths` (file-backed sets)
-    is given. Arrays are kept in id order by `load_dataset`.
+    Exactly one of `features` (in-memory sets) and `paths` (file-backed
+    image sets) is given. `load_dataset` keeps the arrays in id order.
 
-    Attributes:
+    Example:
+
+    ```python
+    tabular = ExampleSet(ids=[0, 1, 2], labels=[1, 0, 1], features=np.zeros((3, 5), "float32"))
+    images = ExampleSet(ids=[0, 1], labels=[0, 1], paths=["a.jpg", "b.png"])
+    tabular.subset([2, 0]).ids  # array([2, 0])
+    ```
+
+    Args:
         ids: int64 `[n]`, unique non-negative stable ids. For training and
             validation examples split off a training set, the id is the
             position in the raw training set and indexes the target table.
@@ -29,7 +39,9 @@ class ExampleSet:
             (may be noisy).
         true_labels: int64 `[n]` clean labels, or None when unknown. `-1`
             marks single examples whose clean label is unknown (Clothing1M).
-        images: uint8 `[n, H, W, C]`, or None for file-backed sets.
+        features: array `[n, ...]` of any dtype (e.g. uint8 images
+            `[n, H, W, C]`, float tabular rows `[n, F]`), or None for
+            file-backed sets.
         paths: str array `[n]` of image file paths, or None for in-memory
             sets.
     """
@@ -37,7 +49,7 @@ class ExampleSet:
     ids: np.ndarray
     labels: np.ndarray
     true_labels: np.ndarray | None = None
-    images: np.ndarray | None = None
+    features: np.ndarray | None = None
     paths: np.ndarray | None = None
 
     def __post_init__(self):
@@ -51,19 +63,19 @@ class ExampleSet:
         true_labels = self.true_labels
         if true_labels is not None:
             true_labels = int_vector("true_labels", true_labels, n)
-        if (self.images is None) == (self.paths is None):
+        if (self.features is None) == (self.paths is None):
             raise ValueError(
-                "Exactly one of `images` and `paths` must be given. Received: "
-                f"images is None={self.images is None}, "
+                "Exactly one of `features` and `paths` must be given. Received: "
+                f"features is None={self.features is None}, "
                 f"paths is None={self.paths is None}"
             )
-        images, paths = self.images, self.paths
-        if images is not None:
-            images = np.asarray(images)
-            if images.dtype != np.uint8 or images.ndim != 4 or len(images) != n:
+        features, paths = self.features, self.paths
+        if features is not None:
+            features = np.asarray(features)
+            if features.ndim < 1 or len(features) != n:
                 raise ValueError(
-                    f"`images` must be uint8 [n={n}, H, W, C]. Received: "
-                    f"dtype={images.dtype}, shape={images.shape}"
+                    f"`features` must be an array [n={n}, ...] with one row per id. "
+                    f"Received: shape={features.shape}"
                 )
         else:
             paths = np.asarray(paths, dtype=object)
@@ -74,7 +86,7 @@ class ExampleSet:
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "true_labels", true_labels)
-        object.__setattr__(self, "images", images)
+        object.__setattr__(self, "features", features)
         object.__setattr__(self, "paths", paths)
 
     def __len__(self):
@@ -82,7 +94,7 @@ class ExampleSet:
 
     @property
     def file_backed(self):
-        """True when images are read from `paths`."""
+        """True when the examples are image files read from `paths`."""
         return self.paths is not None
 
     def with_labels(self, labels):
@@ -120,7 +132,7 @@ class ExampleSet:
             ids=self.ids[positions],
             labels=self.labels[positions],
             true_labels=None if self.true_labels is None else self.true_labels[positions],
-            images=None if self.images is None else self.images[positions],
+            features=None if self.features is None else self.features[positions],
             paths=None if self.paths is None else self.paths[positions],
         )
 
@@ -129,31 +141,44 @@ class ExampleSet:
 class NoisyData:
     """A loaded data set: train/val/test `ExampleSet`s plus what a model needs.
 
-    Attributes:
-        name: data set name, one of `DATASET_NAMES` or `"tfds:<name>"`.
+    Example:
+
+    ```python
+    data = load_dataset("fashion_mnist", num_train=1000)
+    data.num_examples, data.mean, data.source.asymmetric_map[0]  # 60000, (0.286,), 6
+    pixels = dataclasses.replace(data, mean=None, std=None)  # pipelines give 0-255 floats
+    ```
+
+    Args:
+        name: data set name (`elr_tf.data.sources.names()` or
+            `"tfds:<name>"`).
         train: training examples.
         val: validation examples (may be empty when `val_fraction=0`).
-        test: test examples (clean labels for the built-in sets; for
-            `folder`, `csv` and tfds sets without a test split, the `val`
+        test: test examples (for data sets without a test split, the `val`
             examples with their labels as given).
         num_classes: number of classes.
-        image_shape: `(H, W, C)` of the model input.
+        image_shape: shape of one example's model input (`(H, W, C)` for
+            images).
         num_examples: size of the raw training id space; the target table
-            needs this many rows. It is the size of the raw training set, so
-            it does not change with `num_train`.
-        mean: per-channel normalisation mean on the [0, 1] scale.
-        std: per-channel normalisation std on the [0, 1] scale.
-        augment: augmentation kind, one of `AUGMENT_KINDS`.
-        resize_size: for `augment="large"`, the shorter image side after
+            needs this many rows. It does not change with `num_train`.
+        mean: per-channel normalisation mean of images on the [0, 1] scale
+            (one value applies to every channel), or None: the pipelines
+            pass features through as float32 (images: 0-255 pixels).
+        std: per-channel normalisation std, like `mean`; None exactly when
+            `mean` is.
+        augment: augmentation kind (`AUGMENT_KINDS`), or None for none.
+        resize_size: for file-backed images, the shorter image side after
             resizing, before cropping to `image_shape`; else None.
         extra_tests: further test sets by name (WebVision: `"ilsvrc12"`).
         val_from_train: True when `val` was split off the training set, so
             that its ids live in the training id space (and are relabelled by
-            `with_labels_by_id`). False for Clothing1M and WebVision, whose
-            validation ids are positions in their own list.
+            `with_labels_by_id`). False for sources with their own
+            validation set, whose ids are positions in its own list.
         label_source: where `train.labels` came from, for logs.
         class_names: tuple of `num_classes` class names, label `k` named
             `class_names[k]`, or None when the data set does not name them.
+        source: the `DataSource` record it was loaded from (`real_noise`,
+            `asymmetric_map`, ...), or None for data built by hand.
     """
 
     name: str
@@ -163,16 +188,27 @@ class NoisyData:
     num_classes: int
     image_shape: tuple
     num_examples: int
-    mean: tuple
-    std: tuple
-    augment: str
+    mean: tuple | None
+    std: tuple | None
+    augment: str | None
     resize_size: int | None = None
     extra_tests: dict = dataclasses.field(default_factory=dict)
     val_from_train: bool = True
     label_source: str = "given"
     class_names: tuple | None = None
+    source: typing.Any = None  # a sources.DataSource
 
     def __post_init__(self):
+        if (self.mean is None) != (self.std is None):
+            raise ValueError(
+                "`mean` and `std` must both be given or both be None. "
+                f"Received: mean={self.mean!r}, std={self.std!r}"
+            )
+        if self.mean is not None and len(self.mean) != len(self.std):
+            raise ValueError(
+                "`mean` and `std` must have one length. "
+                f"Received: mean={self.mean!r}, std={self.std!r}"
+            )
         if self.class_names is not None:
             names = tuple(str(n) for n in self.class_names)
             if len(names) != self.num_classes:
@@ -181,6 +217,39 @@ class NoisyData:
                     f"names. Received {len(names)}: {names[:5]}"
                 )
             object.__setattr__(self, "class_names", names)
+
+    def features_by_id(self):
+        """The features of every training-space id as one array.
+
+        Covers `train`, and `val` when `val_from_train`; rows of other ids
+        are zero. In-memory sets only.
+
+        Example:
+
+        ```python
+        x = data.features_by_id()  # [data.num_examples, 28, 28, 1] for Fashion-MNIST
+        x[data.train.ids]  # the training features, in train order
+        ```
+
+        Returns:
+            An array `[num_examples, ...]` of the features' dtype.
+
+        Raises:
+            ValueError: the features are image files (`paths`).
+        """
+        sets = self.id_space_sets()
+        if any(s.file_backed for s in sets):
+            raise ValueError(
+                f"`features_by_id` needs in-memory features, but the features of "
+                f"{self.name} are image files (ExampleSet.paths): what needs the "
+                "examples as one array (e.g. a noise model taking the 'features' "
+                "option, such as idn) cannot use this data set."
+            )
+        first = sets[0].features
+        table = np.zeros((self.num_examples,) + first.shape[1:], first.dtype)
+        for example_set in sets:
+            table[example_set.ids] = example_set.features
+        return table
 
     def labels_by_id(self, true_labels=False):
         """Returns int64 `[num_examples]`: each training-space id's label.
@@ -191,27 +260,9 @@ class NoisyData:
             true_labels: give the true labels instead of the given ones
                 (-1 where a set's true labels are unknown).
         """
-        field = "true_labels" if true_labels else "labels"
-        return self._by_id(field, np.full(self.num_examples, -1, dtype=np.int64))
-
-    def features_by_id(self):
-        """Returns `[num_examples, ...]`: each training-space id's features (0: unused).
-
-        Raises ValueError for file-backed sets, whose features are image files.
-        """
-        sets = self.id_space_sets()
-        if any(s.images is None for s in sets):
-            raise ValueError(
-                "The training examples are image files, not arrays in memory: a noise "
-                "model that reads the examples themselves (--noise=idn) cannot use them."
-            )
-        first = sets[0].images
-        return self._by_id("images", np.zeros((self.num_examples, *first.shape[1:]), first.dtype))
-
-    def _by_id(self, field, table):
-        # Fills `table` (one row per id) with each id-space set's `field`.
+        table = np.full(self.num_examples, -1, dtype=np.int64)
         for example_set in self.id_space_sets():
-            values = getattr(example_set, field)
+            values = example_set.true_labels if true_labels else example_set.labels
             if values is not None:
                 table[example_set.ids] = values
         return table
@@ -231,16 +282,7 @@ class NoisyData:
         Returns:
             A new `NoisyData`.
         """
-        table = np.asarray(labels_by_id)
-        if table.ndim != 1 or len(table) != self.num_examples:
-            raise ValueError(
-                f"`labels_by_id` must be 1-D of length num_examples="
-                f"{self.num_examples}. Received shape={table.shape}"
-            )
-        if not np.issubdtype(table.dtype, np.integer):
-            raise ValueError(
-                f"`labels_by_id` must have an integer dtype. Received: dtype={table.dtype}"
-            )
+        table = int_vector("labels_by_id", labels_by_id, length=self.num_examples)
         replaced = {}
         for field in ("train", "val") if self.val_from_train else ("train",):
             example_set = getattr(self, field)
@@ -261,47 +303,3 @@ class NoisyData:
     def id_space_sets(self):
         """The sets whose ids are rows of the target table: train (and val)."""
         return (self.train, self.val) if self.val_from_train else (self.train,)
-
-
-def stratified_subset(labels, size, rng):
-    """Positions of a `size`-example subset keeping the class proportions.
-
-    Args:
-        labels: int `[n]` labels of the set to draw from.
-        size: subset size, at most `n`.
-        rng: a `np.random.Generator`.
-    """
-    n = len(labels)
-    if size > n:
-        raise ValueError(
-            f"`num_train` must be at most the training set size {n}. Received: num_train={size}"
-        )
-    classes, counts = np.unique(labels, return_counts=True)
-    exact = counts * size / n
-    quota = np.floor(exact).astype(np.int64)
-    # Largest remainders get the examples left over by flooring.
-    leftover = size - quota.sum()
-    quota[np.argsort(-(exact - quota), kind="stable")[:leftover]] += 1
-    chosen = [
-        rng.choice(np.flatnonzero(labels == c), size=q, replace=False)
-        for c, q in zip(classes, quota)
-    ]
-    return np.sort(np.concatenate(chosen))
-
-
-def split_per_class(labels, val_fraction, rng):
-    """Per-class (train, val) positions; val gets round(fraction * count).
-
-    Args:
-        labels: int `[n]` labels of the set to split.
-        val_fraction: fraction of each class held out, in [0, 1).
-        rng: a `np.random.Generator`.
-    """
-    train, val = [], []
-    for c in np.unique(labels):
-        positions = rng.permutation(np.flatnonzero(labels == c))
-        n_val = int(np.floor(val_fraction * len(positions) + 0.5))
-        val.append(positions[:n_val])
-        train.append(positions[n_val:])
-    empty = np.zeros(0, np.int64)
-    return np.sort(np.concatenate(train + [empty])), np.sort(np.concatenate(val + [empty]))

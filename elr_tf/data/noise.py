@@ -30,17 +30,10 @@ import dataclasses
 import numpy as np
 
 from elr_tf import checks
+from elr_tf.data import confusability
 
 # Tolerance on transition-matrix row sums.
 _ROW_SUM_ATOL = 1e-6
-
-# The auxiliary classifier of instance-dependent noise: SGD batch size, the
-# least number of epochs and of steps (small data sets get more epochs), and
-# the power-iteration steps that estimate the step size.
-_IDN_BATCH_SIZE = 128
-_IDN_MIN_EPOCHS = 5
-_IDN_MIN_STEPS = 2000
-_IDN_POWER_ITERATIONS = 30
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -293,11 +286,11 @@ def instance_dependent(labels, rate, num_classes, seed, *, features=None):
             "[n, ...] of the examples aligned with `labels`, or a callable "
             "returning one. Received: features=None"
         )
-    x = _check_features(features() if callable(features) else features, true.shape[0])
+    x = confusability.check_features(features() if callable(features) else features, true.shape[0])
     count = _count(rate, true.shape[0])
     noisy = true.copy()
     if count:
-        probs = _epoch_averaged_probabilities(x, true, num_classes, rng)
+        probs = confusability.epoch_averaged_probabilities(x, true, num_classes, rng)
         probs[np.arange(true.shape[0]), true] = -1.0
         confused = probs.argmax(axis=1)
         # A stable sort breaks ties in score by position, not at random.
@@ -373,78 +366,6 @@ def _sample_rows(true, matrix, rng):
         members = true == source
         noisy[members] = np.searchsorted(cdf[source], uniform[members], side="right")
     return noisy
-
-
-def _check_features(features, n):
-    try:
-        x = np.asarray(features)
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"`features` must be a numeric array [n, ...]. Received: features={_brief(features)}"
-        ) from error
-    if x.ndim < 1 or x.shape[0] != n:
-        raise ValueError(
-            f"`features` must have one row per label ({n} rows). Received: "
-            f"features with shape {x.shape}"
-        )
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise ValueError(f"`features` must be numeric. Received: features with dtype {x.dtype}")
-    # A copy: the standardisation below works in place.
-    x = x.reshape(n, int(np.prod(x.shape[1:]))).astype(np.float32)
-    if not np.all(np.isfinite(x)):
-        raise ValueError("`features` must be finite. Received: features containing NaN or inf")
-    return x
-
-
-def _epoch_averaged_probabilities(x, labels, num_classes, rng):
-    # `x` is standardised in place, each feature to mean 0 and variance 1
-    # (a constant feature to 0).
-    n, dim = x.shape
-    x -= x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale == 0] = 1.0
-    x /= scale
-    # Gradient descent on the softmax loss is stable for steps below 4 / L,
-    # with L the largest eigenvalue of the features' second moment (the
-    # softmax curvature is at most 1/2); 2 / L leaves a margin for the power
-    # iteration's underestimate and for minibatch noise, for any scaling or
-    # correlation of the features. L >= 1: the bias sees a constant input.
-    vector = rng.standard_normal(dim).astype(np.float32)
-    largest = 1.0
-    for _ in range(_IDN_POWER_ITERATIONS):
-        image = x.T @ (x @ vector) / n
-        norm = float(np.linalg.norm(image))
-        if norm == 0.0:
-            break
-        vector = image / norm
-        largest = max(norm, 1.0)
-    step = 2.0 / largest
-
-    weights = np.zeros((dim, num_classes), np.float32)
-    bias = np.zeros(num_classes, np.float32)
-    steps_per_epoch = -(-n // _IDN_BATCH_SIZE)
-    epochs = max(_IDN_MIN_EPOCHS, -(-_IDN_MIN_STEPS // steps_per_epoch))
-    averaged = np.zeros((n, num_classes), np.float32)
-    for _ in range(epochs):
-        order = rng.permutation(n)
-        for start in range(0, n, _IDN_BATCH_SIZE):
-            batch = order[start : start + _IDN_BATCH_SIZE]
-            inputs = x[batch]
-            # The gradient of the batch's mean cross-entropy in the logits.
-            grad = _softmax(inputs @ weights + bias)
-            grad[np.arange(batch.shape[0]), labels[batch]] -= 1.0
-            grad /= batch.shape[0]
-            weights -= step * (inputs.T @ grad)
-            bias -= step * grad.sum(axis=0)
-        averaged += _softmax(x @ weights + bias)
-    return averaged / epochs
-
-
-def _softmax(logits):
-    logits -= logits.max(axis=1, keepdims=True)
-    np.exp(logits, out=logits)
-    logits /= logits.sum(axis=1, keepdims=True)
-    return logits
 
 
 def _result(noisy, true, rate_requested, kind):

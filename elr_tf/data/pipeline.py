@@ -1,9 +1,12 @@
 """The `tf.data` pipelines of a loaded data set; ids travel with every example.
 
-- Training batches (`make_train_dataset`): `((images, ids), labels)`,
+- Training batches (`make_train_dataset`): `((features, ids), labels)`,
   shuffled (or class-balanced) and augmented anew each epoch.
-- Evaluation batches (`make_eval_dataset`): `(images, labels)`, or
-  `((images, ids), labels)` in set order with `with_ids=True`.
+- Evaluation batches (`make_eval_dataset`): `(features, labels)`, or
+  `((features, ids), labels)` in set order with `with_ids=True`.
+
+Features are float32: images normalised with `data.mean` and `data.std`,
+or, when those are None, passed through (images as 0-255 pixels).
 
 Example:
 
@@ -11,8 +14,8 @@ Example:
 data = load_dataset("fashion_mnist", num_train=6000, split_seed=0)
 train_ds = make_train_dataset(data, batch_size=128, seed=0)
 val_ds = make_eval_dataset(data.val, data, batch_size=512)
-(images, ids), labels = next(iter(train_ds))
-# images float32 [128, 28, 28, 1], normalised; ids int64 in
+(features, ids), labels = next(iter(train_ds))
+# features float32 [128, 28, 28, 1], normalised; ids int64 in
 # [0, data.num_examples); labels == data.labels_by_id()[ids]
 ```
 """
@@ -26,6 +29,7 @@ from absl import logging
 from elr_tf import checks, inputs
 from elr_tf.data import augment as augment_lib
 from elr_tf.data.example_set import ExampleSet, NoisyData
+from elr_tf.data.sources import load_dataset
 
 # Seed offset of the second network's stream (`shuffles=2`): far from the
 # `seed + 1` of the augmentation stream.
@@ -44,7 +48,7 @@ def make_train_dataset(
     epoch=None,
     shuffles=1,
 ):
-    """Builds the training `tf.data.Dataset` of `((images, ids), labels)`.
+    """Builds the training `tf.data.Dataset` of `((features, ids), labels)`.
 
     Each iteration is one epoch, freshly shuffled (and freshly resampled with
     `balanced_batches`); the sequence of epochs depends only on `seed` (and
@@ -52,25 +56,35 @@ def make_train_dataset(
     per example from a seeded stream, so results do not depend on
     parallelism.
 
-    Augmentation (ELR-SPEC §3 inputs):
+    Example:
+
+    ```python
+    train_ds = make_train_dataset(data, 128, seed=0)
+    model.fit(train_ds, epochs=10)  # an ELRModel with data.num_examples rows
+    ```
+
+    Augmentation by `data.augment` (ELR-SPEC §3 inputs):
 
     - `cifar`, `fashion_mnist`: zero-pad 4, random crop back to size,
-      random horizontal flip (for Fashion-MNIST too: the classes are
-      clothing items, left-right symmetric). Done on whole batches.
-    - `large`: decode JPEG/PNG, resize the shorter side to
-      `data.resize_size` (keeping the aspect ratio), random crop to
-      `data.image_shape`, random horizontal flip. Without augmentation the
+      random horizontal flip. Done on whole batches of in-memory images.
+    - `large`: image files are decoded, their shorter side resized to
+      `data.resize_size` (keeping the aspect ratio), randomly cropped to
+      `data.image_shape` and randomly flipped. Without augmentation the
       crop is central.
+    - None: no augmentation (e.g. tabular features).
 
-    Images are then scaled to [0, 1] and normalised per channel. A file that
-    is missing or not an image fails with an error naming it; for other
-    decoding errors, `find_unreadable_images(data.train)` names the files.
+    Images are then scaled to [0, 1] and normalised per channel, unless
+    `data.mean` and `data.std` are None: then features are cast to float32
+    as they are (images: 0-255). A file that is missing or not an image
+    fails with an error naming it; for other decoding errors,
+    `find_unreadable_images(data.train)` names the files.
 
     Args:
         data: a `NoisyData`; `data.train` is used.
         batch_size: positive int.
         seed: int seeding shuffling, resampling and augmentation.
-        augment: apply random augmentation.
+        augment: apply the random augmentation of `data.augment` (no
+            effect when it is None).
         shuffle: shuffle each epoch (ignored with `balanced_batches`, which
             always shuffles).
         drop_remainder: drop the last partial batch.
@@ -91,7 +105,7 @@ def make_train_dataset(
             `seed + SECOND_STREAM`), the same number of batches each.
 
     Returns:
-        A `tf.data.Dataset` yielding `((images float32 [B, H, W, C],
+        A `tf.data.Dataset` yielding `((features float32 [B, ...],
         ids int64 [B]), labels int64 [B])`, or with `shuffles=2` a dict of
         two of them.
     """
@@ -165,20 +179,28 @@ def make_train_dataset(
 def make_eval_dataset(example_set, data, batch_size, *, with_ids=False, true_labels=False):
     """Builds an evaluation `tf.data.Dataset`, in set order, no augmentation.
 
-    Large-image sets are resized (shorter side to `data.resize_size`) and
-    centre-cropped to `data.image_shape`.
+    File-backed image sets are resized (shorter side to `data.resize_size`)
+    and centre-cropped to `data.image_shape`. Features are normalised as in
+    `make_train_dataset`.
+
+    Example:
+
+    ```python
+    for features, labels in make_eval_dataset(data.test, data, batch_size=512):
+        ...
+    ```
 
     Args:
         example_set: the `ExampleSet` to read (e.g. `data.val`, `data.test`).
-        data: the `NoisyData` it belongs to (normalisation, image shape).
+        data: the `NoisyData` it belongs to (normalisation, input shape).
         batch_size: positive int.
-        with_ids: yield `((images, ids), labels)` instead of
-            `(images, labels)`.
+        with_ids: yield `((features, ids), labels)` instead of
+            `(features, labels)`.
         true_labels: yield `example_set.true_labels` instead of `labels`.
 
     Returns:
-        A `tf.data.Dataset` of `(images float32, labels int64)` or
-        `((images, ids int64), labels)`.
+        A `tf.data.Dataset` of `(features float32, labels int64)` or
+        `((features, ids int64), labels)`.
     """
     _check_data(data)
     if not isinstance(example_set, ExampleSet):
@@ -204,44 +226,6 @@ def make_eval_dataset(example_set, data, batch_size, *, with_ids=False, true_lab
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def find_unreadable_images(example_set):
-    """Lists the files of a file-backed set that cannot be read or decoded.
-
-    Decoding errors inside a running `tf.data` pipeline do not say which file
-    failed when the file has a valid image header but corrupt data; this scan
-    names them. It decodes every image once.
-
-    Args:
-        example_set: a file-backed `ExampleSet`.
-
-    Returns:
-        The unreadable paths, in set order (empty when all are fine).
-    """
-    if not isinstance(example_set, ExampleSet) or not example_set.file_backed:
-        raise ValueError(
-            "`example_set` must be a file-backed ExampleSet. Received: "
-            f"{type(example_set).__name__}"
-        )
-    return unreadable_paths(example_set.paths)
-
-
-def unreadable_paths(paths):
-    """The image files among `paths` that cannot be read or decoded, in order.
-
-    Decodes every file once, in parallel; see `find_unreadable_images`.
-    """
-    paths = [str(p) for p in paths]
-    if not paths:
-        return []
-    ds = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
-    ds = ds.map(
-        lambda p: (p, tf.shape(augment_lib.decode_image_file(p))),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    readable = {p.decode() for p, _ in ds.ignore_errors().as_numpy_iterator()}
-    return [p for p in paths if p not in readable]
-
-
 def _load_examples(ds, example_set, data, batch_size, augment, drop_remainder):
     """Maps `(position, random)` elements to batches of `((x, ids), y)`."""
     # Captured tensors live on the CPU, where tf.data runs.
@@ -251,8 +235,14 @@ def _load_examples(ds, example_set, data, batch_size, augment, drop_remainder):
         if example_set.file_backed:
             paths = tf.constant([str(p) for p in example_set.paths], tf.string)
         else:
-            images = tf.constant(example_set.images)
-    mean, std = data.mean, data.std
+            features = tf.constant(example_set.features)
+    augment = augment and data.augment is not None
+
+    def scale(x):
+        if data.mean is None:
+            return tf.cast(x, tf.float32)
+        return augment_lib.normalize(x, data.mean, data.std)
+
     if example_set.file_backed:
         crop_hw = data.image_shape[:2]
         resize_size = data.resize_size
@@ -265,18 +255,16 @@ def _load_examples(ds, example_set, data, batch_size, augment, drop_remainder):
                 image = augment_lib.random_crop_flip(image, crop_hw, seed)
             else:
                 image = augment_lib.center_crop(image, crop_hw)
-            image = augment_lib.normalize(image, mean, std)
-            return (image, example_id), tf.gather(labels, position)
+            return (scale(image), example_id), tf.gather(labels, position)
 
         ds = ds.map(load_one, num_parallel_calls=tf.data.AUTOTUNE)
         return ds.batch(batch_size, drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
 
     def load_batch(position, random):
-        batch = tf.gather(images, position)
+        batch = tf.gather(features, position)
         if augment:
             batch = augment_lib.pad_crop_flip(batch, random, augment_lib.CROP_PADDING)
-        batch = augment_lib.normalize(batch, mean, std)
-        return (batch, tf.gather(ids, position)), tf.gather(labels, position)
+        return (scale(batch), tf.gather(ids, position)), tf.gather(labels, position)
 
     ds = ds.batch(batch_size, drop_remainder)
     return ds.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE)
@@ -343,3 +331,50 @@ def _check_data(data):
         raise ValueError(  # noqa: TRY004
             f"`data` must be a NoisyData from load_dataset. Received: {type(data).__name__}"
         )
+
+
+def indexed_dataset(
+    source,
+    data_dir=None,
+    *,
+    batch_size=128,
+    image_size=None,
+    seed=0,
+    augment=True,
+    val_fraction=0.1,
+    **load_kwargs,
+):
+    """Loads a data set and builds its training pipeline, ready for `fit`.
+
+    `load_dataset` followed by `make_train_dataset`.
+
+    Example:
+
+    ```python
+    train_ds, data = indexed_dataset("folder", "/data/pets", image_size=96)
+    model.fit(train_ds, epochs=10)  # an ELRModel with data.num_examples rows
+    print(data.class_names)
+    ```
+
+    Args:
+        source: data set name, as `name` of `load_dataset` (e.g. `"folder"`,
+            `"csv"`, `"cifar10"`, `"tfds:mnist"`).
+        data_dir: as in `load_dataset`.
+        batch_size: positive int, the training batch size.
+        image_size: as in `load_dataset`.
+        seed: seeds shuffling and augmentation, and the train/validation
+            split unless `load_kwargs` gives `split_seed`.
+        augment: apply random augmentation.
+        val_fraction: per-class validation fraction, as in `load_dataset`.
+        **load_kwargs: further `load_dataset` arguments (`num_train`,
+            `noisy_labels_file`, `skip_unreadable`, ...).
+
+    Returns:
+        `(train_ds, data)`: the `tf.data.Dataset` of `((features, ids),
+        labels)` from `make_train_dataset`, and the `NoisyData`.
+    """
+    load_kwargs.setdefault("split_seed", seed)
+    data = load_dataset(
+        source, data_dir, image_size=image_size, val_fraction=val_fraction, **load_kwargs
+    )
+    return make_train_dataset(data, batch_size, seed=seed, augment=augment), data

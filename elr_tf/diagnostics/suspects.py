@@ -40,7 +40,7 @@ def suspect_images(example_set, ids):
         )
     positions = [position_of[int(i)] for i in ids]
     if not example_set.file_backed:
-        return [example_set.images[k] for k in positions]
+        return [example_set.features[k] for k in positions]
     images = []
     for k in positions:
         image = decode_image_file(str(example_set.paths[k]))

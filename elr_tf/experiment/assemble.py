@@ -21,14 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from elr_tf.callbacks import Mixup, WeightAveraging
-from elr_tf.data import (
-    ASYMMETRIC_MAPS,
-    NoisyData,
-    load_dataset,
-    make_eval_dataset,
-    make_train_dataset,
-    noise,
-)
+from elr_tf.data import NoisyData, load_dataset, make_eval_dataset, make_train_dataset, noise
 from elr_tf.experiment.callbacks import EpochClock
 from elr_tf.experiment.config import LABEL_REWEIGHTING, teacher_span_argument
 from elr_tf.models import ELRModel, ELRPlusModel, backbones
@@ -228,6 +221,10 @@ def load_noisy_data(config):
         noisy = clean.copy()
         noisy[used] = result.noisy
         data = data.with_labels_by_id(noisy, label_source=result.kind)
+    if backbones.PRESETS.get(config.arch, {}).get("preprocessing") is not None:
+        # A `keras.applications` backbone prepares its own inputs from raw
+        # 0-255 pixels, so the pipeline passes them through unnormalised.
+        data = dataclasses.replace(data, mean=None, std=None)
     true = data.train.true_labels
     if true is None or (true < 0).all():
         return data, None
@@ -245,7 +242,7 @@ def noise_options(config, data, used):
     """
     available = {
         "include_true_class": lambda: config.include_true_class,
-        "asymmetric_map": lambda: ASYMMETRIC_MAPS.get(config.dataset),
+        "asymmetric_map": lambda: data.source.asymmetric_map,
         "matrix": lambda: np.load(config.noise_matrix),
         # Called by the model only if it reads the examples themselves.
         "features": lambda: lambda: data.features_by_id()[used],
@@ -374,18 +371,4 @@ def _preset_backbone(config, data):
         weight_decay=config.weight_decay,
         **weights,
     )
-    if preset["preprocessing"] is not None:
-        backbone = _with_imagenet_preprocessing(backbone, preset["preprocessing"], data)
     return backbone
-
-
-def _with_imagenet_preprocessing(backbone, preprocessing, data):
-    # The pipeline normalises with the data set's mean/std; pretrained
-    # `keras.applications` weights expect their own preprocessing of 0-255
-    # images, so undo ours and apply theirs inside the model.
-    inputs = keras.Input(data.image_shape)
-    mean = np.asarray(data.mean, "float32")
-    std = np.asarray(data.std, "float32")
-    pixels = keras.layers.Rescaling(255.0 * std, offset=255.0 * mean)(inputs)
-    outputs = backbone(keras.layers.Lambda(preprocessing)(pixels))
-    return keras.Model(inputs, outputs, name=f"{backbone.name}_preprocessed")

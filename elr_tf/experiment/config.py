@@ -11,7 +11,7 @@ Example:
 
 ```python
 config = TrainConfig(dataset="fashion_mnist", noise_rate=0.4, epochs=20)
-# Validated when made: a bad value raises ValueError naming its flag.
+config.validate()
 print(config.to_flagfile())  # --dataset=fashion_mnist ... --percent=0.4 ...
 ```
 """
@@ -21,7 +21,7 @@ import math
 import types
 
 from elr_tf import checks
-from elr_tf.data import DATASET_NAMES, TFDS_PREFIX, is_dataset_name, noise
+from elr_tf.data import DATASET_NAMES, TFDS_PREFIX, is_dataset_name, noise, sources
 from elr_tf.diagnostics import label_audit, scores
 from elr_tf.models.backbones import PRESETS
 from elr_tf.models.elr_plus_model import DATA_ORDERS
@@ -30,8 +30,6 @@ from elr_tf.target_table import STORAGE_DTYPES
 LOSSES = ("ce", "elr", "elr_plus")
 LABEL_REWEIGHTING = {"auto": None, "on": True, "off": False}
 SCHEDULES = ("cosine", "multistep", "constant")
-# Data sets whose labels are real noisy labels: synthetic noise on top is refused.
-REAL_NOISE_DATASETS = ("cifar10_n", "cifar100_n", "clothing1m", "webvision")
 
 
 def setting(default, help, *, flag=None, check=None):  # noqa: A002 (absl's word)
@@ -436,7 +434,7 @@ class TrainConfig:
                 "synthetic noise (--percent > 0 or --noise_matrix). Received: "
                 f"--noisy_labels_file={self.noisy_labels_file!r}, --percent={self.noise_rate}"
             )
-        if self.noise_rate > 0 and self.dataset in REAL_NOISE_DATASETS:
+        if self.noise_rate > 0 and sources.get(self.dataset).real_noise:
             raise ValueError(
                 f"`--percent` adds synthetic noise, which {self.dataset} (real "
                 f"noisy labels) does not take. Received: --percent={self.noise_rate}"

@@ -105,6 +105,7 @@ class TuningOptions:
                     "tuning (a search resumes from its `tuning_dir` by itself). "
                     f"Received: --resume={config.resume!r}"
                 )
+            config.validate()
         return self
 
     def seeds(self, config):

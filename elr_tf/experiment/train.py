@@ -185,7 +185,7 @@ def _fit(run, initial_epoch, callbacks, verbose, guard):
             raise
         epoch, step = guard.position
         raise FloatingPointError(
-            f"Non-finite logits at epoch {epoch}, step {step}. Training stopped. {guard.advice}"
+            f"Non-finite logits at epoch {epoch}, step {step}. Training stopped; {guard.advice}"
         ) from None
 
 

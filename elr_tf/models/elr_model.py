@@ -3,117 +3,17 @@
 import keras
 import tensorflow as tf
 
-from elr_tf import checks, losses
 from elr_tf import inputs as inputs_lib
+from elr_tf import losses
 from elr_tf.models.indexed_model import IndexedModel
-
-
-def validate_hyperparameters(beta, lam):
-    """Raises ValueError for `beta` outside [0, 1) or `lam` not finite and >= 0."""
-    checks.number_in("beta", beta, 0.0, 1.0, high_open=True)
-    checks.number_in("lam", lam, 0.0)
-
-
-def output_width(backbone):
-    """The static width of `backbone`'s output, or None when not yet known."""
-    try:
-        shape = backbone.output_shape
-    except (AttributeError, ValueError, RuntimeError):
-        return None
-    if isinstance(shape, list):
-        raise ValueError(
-            "The backbone must have a single output of logits. Received a "
-            f"backbone with output shapes {shape}"
-        )
-    return shape[-1]
-
-
-def check_output_width(width, num_classes):
-    if width is not None and width != num_classes:
-        raise ValueError(
-            "`num_classes` must equal the width of the backbone's output "
-            f"(its logits). Received: num_classes={num_classes}, backbone "
-            f"output width={width}"
-        )
-
-
-def check_labels(labels, num_classes):
-    """Flattens integer labels to `[batch]` and checks their range."""
-    shape = list(labels.shape)
-    if len(shape) > 1 and not (len(shape) == 2 and shape[-1] == 1):
-        raise ValueError(
-            "ELRModel expects class indices of shape [batch] (or [batch, 1]), "
-            "not one-hot or soft labels: pass `labels.argmax(-1)`. Received "
-            f"labels of shape {shape} and dtype {tf.as_dtype(labels.dtype).name}"
-        )
-    labels = tf.reshape(labels, [-1])
-    if not labels.dtype.is_integer:
-        raise ValueError(
-            "ELRModel expects integer class labels of shape [batch]. "
-            f"Received labels of dtype {labels.dtype.name}"
-        )
-    return inputs_lib.assert_in_range(labels, num_classes, "labels", "num_classes")
-
-
-def check_not_softmax(backbone, argument="backbone"):
-    """Raises ValueError when `backbone`'s last layer is a softmax.
-
-    ELR needs logits: on probabilities the model's own softmax is applied a
-    second time, which flattens the targets to near-uniform rows.
-    """
-    layers = getattr(backbone, "layers", None)
-    if not layers:
-        return
-    last = layers[-1]
-    activation = getattr(last, "activation", None)
-    if isinstance(last, keras.layers.Softmax) or activation in (
-        keras.activations.softmax,
-        tf.nn.softmax,
-    ):
-        raise ValueError(
-            f"`{argument}` must output logits, but its last layer "
-            f"{last.name!r} applies a softmax. Remove it (e.g. "
-            "`Dense(num_classes)` without `activation='softmax'`); the model "
-            "applies the softmax itself. Received: last layer "
-            f"{type(last).__name__}({last.name!r})"
-        )
-
-
-def check_logits(logits, step):
-    """Checks a training batch's logits; returns them.
-
-    Fails naming `step` when a row is non-finite (the table would store
-    NaN) or when every row is already a probability vector (a softmax at the
-    end of a subclassed backbone, which `check_not_softmax` cannot see).
-    Like the id checks, XLA (`jit_compile=True`) drops these checks.
-    """
-    logits = tf.convert_to_tensor(logits)
-    values = tf.cast(logits, tf.float32)
-    finite = tf.reduce_all(tf.math.is_finite(values))
-    sums = tf.reduce_sum(values, axis=-1)
-    probabilities = tf.logical_and(
-        tf.reduce_all(values >= 0.0), tf.reduce_all(tf.abs(sums - 1.0) < 1e-4)
-    )
-    checks = [
-        tf.debugging.Assert(
-            finite,
-            [
-                "Non-finite logits in the training step (optimizer step",
-                step,
-                "); the target table would store NaN. Check the inputs and the learning rate.",
-            ],
-        ),
-        tf.debugging.Assert(
-            tf.logical_not(probabilities),
-            [
-                "The backbone's outputs already sum to 1 in every row (optimizer step",
-                step,
-                "): it ends in a softmax. ELR needs logits: remove the final softmax.",
-            ],
-        ),
-    ]
-    with tf.control_dependencies(checks):
-        return tf.identity(logits)
+from elr_tf.models.validation import (
+    check_labels,
+    check_logits,
+    check_not_softmax,
+    check_output_width,
+    output_width,
+    validate_hyperparameters,
+)
 
 
 @keras.saving.register_keras_serializable(package="elr_tf")
@@ -163,7 +63,7 @@ class ELRModel(IndexedModel):
         Regularization Prevents Memorization of Noisy Labels", NeurIPS 2020.
     """
 
-    renamed_table_layers = {"targets": 0}
+    serialized_models = ("backbone",)
 
     def __init__(
         self,
@@ -261,11 +161,3 @@ class ELRModel(IndexedModel):
             **self.method_config(),
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        # Models saved before margins were tracked have no tracker weight.
-        config.setdefault("track_margins", False)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)

@@ -5,18 +5,21 @@ import warnings
 import keras
 import tensorflow as tf
 
-from elr_tf import checks, losses
+from elr_tf import checks, losses, mixing
 from elr_tf import inputs as inputs_lib
-from elr_tf.callbacks import mixup
-from elr_tf.models.elr_model import (
+from elr_tf.models.indexed_model import IndexedModel
+from elr_tf.models.validation import (
+    check_built,
+    check_data_order,
     check_labels,
     check_logits,
     check_not_softmax,
     check_output_width,
+    check_same_architecture,
+    check_teacher_span,
     output_width,
     validate_hyperparameters,
 )
-from elr_tf.models.indexed_model import IndexedModel
 
 _NETWORKS = 2
 # How the two networks' batches are drawn: "separate" (each network its own
@@ -41,32 +44,19 @@ class ELRPlusModel(IndexedModel):
        `x_mix`, `y_mix` (one-hot) and `q = l*T_k[i] + (1-l)*T_k[i][m]`.
     3. `loss_k = softCE(f_k(x_mix), y') + ramp(step) * lam *
        mean(log(1 - <q, clip(softmax(f_k(x_mix)))>))`, with `y' = y_mix`,
-       or `y_mix * q` renormalised when `label_reweighting` is on
-       (`None`: on iff `num_classes == 100`, as the reference), and
-       `ramp = losses.sigmoid_rampup(step, coef_step)`.
-
-    The schedule follows the reference trainer, where each network has its
-    own data loader and network 1 makes a whole pass before network 2 (so
-    the partner's averaged copy does not move during a pass), folded into
-    one `fit` with the same work per epoch: with `data_order="separate"`
-    each training element holds one batch per network, from two
-    independent shuffles (`elr_tf.with_index(x, y, shuffles=2)`), and with
-    `teacher_span="epoch"` each teacher is a snapshot of the partner's
-    averaged copy taken at the end of the previous epoch. (Where the
-    reference's network 2 reads network 1's copy as network 1's pass of the
-    same epoch left it, here it reads the copy of the previous epoch's end.)
-    `data_order="shared"` with `teacher_span=None` is the earlier schedule:
-    both networks on the same batch, each reading the other's latest copy.
+       or `y_mix * q` renormalised when `label_reweighting` is on, and
+       `ramp = losses.sigmoid_rampup(step, coef_step)`
+       (`losses.elr_plus_loss`).
 
     The optimiser minimises `loss_1 + loss_2` plus both networks' weight
-    decay. Mixup draws and weight averaging are callbacks: `elr_tf.Mixup`
+    decay. Mixup and weight averaging are callbacks: `elr_tf.Mixup`
     (without it, no mixing) and `elr_tf.WeightAveraging` (required; `fit`
-    warns without it). Evaluation and prediction return `(f1(x) + f2(x)) / 2`;
-    training metrics are computed on the teachers' logits on the un-mixed
-    batches (with `data_order="shared"`, their mean on the one batch).
-    Logged: `loss` (`loss_1 + loss_2` with weight decay) and each
-    network's `ce1`, `ce2`, `elr1`, `elr2`. How this schedule differs from
-    the reference code, and why, is in the README (section ELR+).
+    warns without it). The averaged copies run in training mode, so their
+    batch norm uses the un-mixed batch's statistics. Evaluation and
+    prediction return `(f1(x) + f2(x)) / 2`. Training metrics and margins
+    are those of the teachers' logits on the un-mixed batches (network
+    `k`'s batch with `T_k`'s teacher). Logged: `loss` (`loss_1 + loss_2`
+    with weight decay) and each network's `ce1`, `ce2`, `elr1`, `elr2`.
 
     Args:
         network1: a built Keras model mapping inputs to logits
@@ -81,21 +71,21 @@ class ELRPlusModel(IndexedModel):
         coef_step: ramp length of the ELR term in optimizer steps, `>= 0`
             (0: no ramp).
         label_reweighting: use `y_mix * q` (renormalised) as the label of
-            the cross-entropy term; None: on iff `num_classes == 100`.
+            the cross-entropy term; None: on iff `num_classes == 100`, as
+            the reference.
         ema_network1: the averaged copy of `network1` (same architecture);
             None clones `network1`. Its weights are set to `network1`'s.
         ema_network2: likewise for `network2`.
         table_dtype: storage precision of both tables (see `TargetTable`).
         table_placement: None, or `"host"` to keep both tables in host
             memory (single-replica training).
-        track_margins: keep the per-id logit margin of the given label,
-            averaged over training, of the teachers' logits on the un-mixed
-            batch (`average_margins`; see `MarginTracker`): with
-            `data_order="shared"` the mean of both teachers', else the
-            teacher that feeds the table of the batch's network.
-        data_order: `"separate"` (each network its own shuffle; training
-            elements `{"network1": batch, "network2": batch}`) or
-            `"shared"` (both networks on each batch).
+        track_margins: keep the per-id logit margin of the given label of
+            the teachers' logits, averaged over training
+            (`average_margins`; see `MarginTracker`).
+        data_order: `"separate"`: each network its own shuffle, training
+            elements `{"network1": batch, "network2": batch}` as
+            `elr_tf.with_index(x, y, shuffles=2)` makes; `"shared"`: one
+            batch per step, each network's batch.
         teacher_span: None (each teacher is the partner's averaged copy as
             of the previous step), a number of steps N (a snapshot of it,
             refreshed by `WeightAveraging` after every N-th step; two more
@@ -123,7 +113,7 @@ class ELRPlusModel(IndexedModel):
         §5 and Appendix (ELR+); reference code `shengliu66/ELR`, `ELR_plus/`.
     """
 
-    renamed_table_layers = {"targets1": 0, "targets2": 1}
+    serialized_models = ("network1", "network2", "ema_network1", "ema_network2")
 
     def __init__(
         self,
@@ -154,28 +144,28 @@ class ELRPlusModel(IndexedModel):
                 "`label_reweighting` must be None, True or False. "
                 f"Received: label_reweighting={label_reweighting!r}"
             )
-        _check_built("network1", network1)
+        check_built("network1", network1)
         if network2 is None:
             network2 = _clone("network2", network1, keep_weights=False)
-        _check_built("network2", network2)
+        check_built("network2", network2)
         if network2 is network1:
             raise ValueError("`network2` must be a different model object from `network1`.")
         check_output_width(output_width(network1), num_classes)
         check_not_softmax(network1, "network1")
-        _check_same_architecture("network2", network2, network1)
+        check_same_architecture("network2", network2, network1)
         emas = []
         for k, (network, ema) in enumerate(
             ((network1, ema_network1), (network2, ema_network2)), start=1
         ):
             if ema is None:
                 ema = _clone(f"ema_network{k}", network, keep_weights=True)
-            _check_built(f"ema_network{k}", ema)
+            check_built(f"ema_network{k}", ema)
             if any(ema is other for other in (network1, network2, *emas)):
                 raise ValueError(
                     f"`ema_network{k}` must be a separate copy, not a network or the "
                     "other averaged copy."
                 )
-            _check_same_architecture(f"ema_network{k}", ema, network)
+            check_same_architecture(f"ema_network{k}", ema, network)
             ema.set_weights(network.get_weights())
             emas.append(_exclude_from_training(ema))
 
@@ -214,6 +204,8 @@ class ELRPlusModel(IndexedModel):
         self.mixup_seed = self.add_weight(
             shape=(2,), initializer="zeros", dtype="int64", trainable=False, name="mixup_seed"
         )
+        # Set by `WeightAveraging.set_model`, checked in `make_train_function`.
+        self.weight_averaging_attached = False
         self.training_only_metrics = ("ce1", "ce2", "elr1", "elr2")
         self.ce_trackers = [keras.metrics.Mean(name=f"ce{k}") for k in (1, 2)]
         self.elr_trackers = [keras.metrics.Mean(name=f"elr{k}") for k in (1, 2)]
@@ -289,21 +281,19 @@ class ELRPlusModel(IndexedModel):
             )
         return pairs
 
-    def fit(self, *args, **kwargs):
-        from elr_tf.callbacks.weight_averaging import WeightAveraging
-
-        # `callbacks` is fit's sixth positional parameter.
-        callbacks = kwargs.get("callbacks", args[5] if len(args) > 5 else None) or []
-        callbacks = getattr(callbacks, "callbacks", callbacks)
-        if not any(isinstance(c, WeightAveraging) for c in callbacks):
+    def make_train_function(self, force=False):
+        # `fit` calls this after the callbacks' `set_model`, so the mark of
+        # a `WeightAveraging` callback is set by now; it lasts one `fit`.
+        if not self.weight_averaging_attached:
             warnings.warn(
-                "ELRPlusModel.fit without a WeightAveraging callback: the "
+                "ELRPlusModel trains without a WeightAveraging callback: the "
                 "averaged copies that produce the targets will not move. Pass "
-                "callbacks=[elr_tf.WeightAveraging(...)] "
+                "callbacks=[elr_tf.WeightAveraging(...)] to fit "
                 "(ema_alpha=0 makes each copy follow its network).",
-                stacklevel=2,
+                stacklevel=3,
             )
-        return super().fit(*args, **kwargs)
+        self.weight_averaging_attached = False
+        return super().make_train_function(force)
 
     def call(self, inputs, training=None):
         inputs, _ = inputs_lib.split_index(inputs, required=False)
@@ -314,81 +304,39 @@ class ELRPlusModel(IndexedModel):
 
     def train_step(self, data):
         batches = self._split_batches(data)
-        iteration = self.optimizer.iterations + 1
-        step = tf.cast(iteration, tf.float32)
-        elr_weight = losses.sigmoid_rampup(step, self.coef_step) * self.lam
+        step = self.optimizer.iterations + 1
+        ramp = losses.sigmoid_rampup(step, self.coef_step)
 
-        # Step 1: network k's table is fed by its partner's teacher (the
-        # other network's averaged copy, or its held-fixed snapshot) on the
-        # un-mixed batch network k trains on.
-        teachers = self.teacher_networks
-        if self.data_order == "shared":
-            (x, index, y, sample_weight) = batches[0]
-            teacher_logits = [
-                check_logits(tf.stop_gradient(teacher(x, training=True)), iteration)
-                for teacher in teachers
-            ]
-            rows = [
-                table.update(index, losses.target_estimate(tf.nn.softmax(teacher_logits[1 - k])))
-                for k, table in enumerate(self.target_layers)
-            ]
-            metric_logits = (teacher_logits[0] + teacher_logits[1]) / 2.0
-            self.update_margins(index, metric_logits, y)
-            metric_y, metric_weight = y, sample_weight
-            batches = [batches[0]] * _NETWORKS
-        else:
-            rows, all_logits = [], []
-            for k, (x, index, y, _) in enumerate(batches):
-                logits = check_logits(
-                    tf.stop_gradient(teachers[1 - k](x, training=True)), iteration
-                )
-                rows.append(
-                    self.target_layers[k].update(
-                        index, losses.target_estimate(tf.nn.softmax(logits))
-                    )
-                )
-                self.update_margins(index, logits, y)
-                all_logits.append(logits)
-            metric_logits = tf.concat(all_logits, axis=0)
-            metric_y = tf.concat([batch[2] for batch in batches], axis=0)
-            metric_weight = _concat_weights(batches)
-        weights = self._network_weights()
+        # Step 1, outside the tape: network k's table is fed by its
+        # partner's teacher on the un-mixed batch network k trains on.
+        rows, teacher_logits = [], []
+        for k, (x, index, y, _) in enumerate(batches):
+            teacher = self.teacher_networks[1 - k]
+            logits = check_logits(tf.stop_gradient(teacher(x, training=True)), step)
+            estimate = losses.target_estimate(tf.nn.softmax(logits))
+            rows.append(self.target_layers[k].update(index, estimate))
+            self.update_margins(index, logits, y)
+            teacher_logits.append(logits)
+        weights = [w for network in self.networks for w in network.trainable_weights]
 
         with tf.GradientTape() as tape:
-            parts = [
-                self._network_loss(k, x, y, rows[k], sample_weight)
-                for k, (x, _, y, sample_weight) in enumerate(batches)
-            ]
-            decay = [self._weight_decay(network) for network in self.networks]
-            loss = tf.add_n([ce + elr_weight * reg for ce, reg in parts] + decay)
+            parts = [self._network_loss(k, batch, rows[k], ramp) for k, batch in enumerate(batches)]
+            decay = [_weight_decay(network) for network in self.networks]
+            loss = tf.add_n([total for total, _, _ in parts] + decay)
             scaled = self.optimizer.scale_loss(self.replica_share(loss))
 
         gradients = tape.gradient(scaled, weights)
         self.optimizer.apply_gradients(zip(gradients, weights))
 
         self._track_losses(batches[0][0], loss, parts)
-        logs = self.compute_metrics(None, metric_y, metric_logits, sample_weight=metric_weight)
+        labels = tf.concat([y for _, _, y, _ in batches], axis=0)
+        logits = tf.concat(teacher_logits, axis=0)
+        logs = self.compute_metrics(None, labels, logits, sample_weight=_concat_weights(batches))
         return self.step_logs(logs)
 
     def _split_batches(self, data):
-        """`[(x, index, y, sample_weight)]`: one batch (shared) or one per network."""
-        paired = inputs_lib.is_paired(data)
-        if self.data_order == "separate" and not paired:
-            raise ValueError(
-                "ELRPlusModel(data_order='separate') trains each network on its own "
-                "shuffle, so each training element must hold one batch per network: "
-                f"{{{inputs_lib.PAIRED_KEYS[0]!r}: batch, {inputs_lib.PAIRED_KEYS[1]!r}: "
-                "batch}, as `elr_tf.with_index(x, y, shuffles=2)` makes; or build the "
-                "model with data_order='shared' to train both networks on the same "
-                f"batches. Received a training element with structure {inputs_lib.describe(data)}"
-            )
-        if self.data_order == "shared" and paired:
-            raise ValueError(
-                "ELRPlusModel(data_order='shared') trains both networks on one batch, "
-                "but the training elements hold one batch per network (keys "
-                f"{inputs_lib.PAIRED_KEYS}). Build the model with data_order='separate' "
-                "or give one batch per step (`elr_tf.with_index(x, y)`)."
-            )
+        """`[(x, index, y, sample_weight)]`, one per network."""
+        paired = check_data_order(self.data_order, data)
         members = [data[key] for key in inputs_lib.PAIRED_KEYS] if paired else [data]
         batches = []
         for member in members:
@@ -396,39 +344,33 @@ class ELRPlusModel(IndexedModel):
             x, index = inputs_lib.split_index(x)
             index = inputs_lib.check_index(index)
             batches.append((x, index, check_labels(y, self.num_classes), sample_weight))
+        if not paired:
+            batches *= _NETWORKS  # "shared": the one batch is each network's batch.
         return batches
 
-    def _network_weights(self):
-        return [w for network in self.networks for w in network.trainable_weights]
-
-    def _network_loss(self, k, x, y, rows, sample_weight):
-        """Steps 2-3 for network `k`: per-replica means `(ce, reg)`."""
+    def _network_loss(self, k, batch, rows, ramp):
+        """Steps 2-3 for network `k`: per-replica means `(total, ce, reg)`."""
+        x, _, y, sample_weight = batch
         lam = self.mixup_lambda[k]
-        order = mixup.permutation(tf.shape(y)[0], self.mixup_seed, stream=k)
-        x_mix = mixup.mix(x, order, lam)
-        y_mix = mixup.mix(tf.one_hot(y, self.num_classes, dtype=tf.float32), order, lam)
-        q = mixup.mix(rows, order, lam)
-        logits = self.networks[k](x_mix, training=True)
-        labels = losses.reweighted_labels(y_mix, q) if self.use_label_reweighting else y_mix
-        ce = losses.soft_cross_entropy(labels, logits)
-        reg = losses.elr_regularizer(q, losses.clipped_softmax(logits))
-        if sample_weight is not None:
-            # The weight of example i applies to its mix, where it dominates.
-            weight = tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
-            ce, reg = ce * weight, reg * weight
-        return tf.reduce_mean(ce), tf.reduce_mean(reg)
-
-    def _weight_decay(self, network):
-        # The networks' `add_loss` terms (L2 weight decay of the backbones);
-        # the averaged copies' weights are not trainable, so add none.
-        if not network.losses:
-            return tf.constant(0.0)
-        return tf.add_n([tf.cast(term, tf.float32) for term in network.losses])
+        order = mixing.permutation(tf.shape(y)[0], self.mixup_seed, stream=k)
+        one_hot = tf.one_hot(y, self.num_classes, dtype=tf.float32)
+        x_mix, y_mix, q = mixing.mix((x, one_hot, rows), order, lam)
+        return losses.elr_plus_loss(
+            y_mix,
+            self.networks[k](x_mix, training=True),
+            q,
+            self.lam,
+            ramp=ramp,
+            label_reweighting=self.use_label_reweighting,
+            sample_weight=sample_weight,
+        )
 
     def _track_losses(self, x, loss, parts):
         batch = tf.shape(tf.nest.flatten(x)[0])[0]
         self._loss_tracker.update_state(loss, sample_weight=batch)
-        for (ce, reg), ce_tracker, elr_tracker in zip(parts, self.ce_trackers, self.elr_trackers):
+        for (_, ce, reg), ce_tracker, elr_tracker in zip(
+            parts, self.ce_trackers, self.elr_trackers
+        ):
             ce_tracker.update_state(ce, sample_weight=batch)
             elr_tracker.update_state(reg, sample_weight=batch)
 
@@ -448,30 +390,6 @@ class ELRPlusModel(IndexedModel):
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config.setdefault("track_margins", False)  # saved before margins were tracked
-        # Saved before each network had its own shuffle and a held teacher.
-        config.setdefault("data_order", "shared")
-        config.setdefault("teacher_span", None)
-        for key in ("network1", "network2", "ema_network1", "ema_network2"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
-
-
-def check_teacher_span(teacher_span):
-    """Returns a valid `teacher_span`: None, `"epoch"` or a positive int."""
-    if teacher_span is None or teacher_span == "epoch":
-        return teacher_span
-    if checks.is_int(teacher_span) and teacher_span >= 1:
-        return int(teacher_span)
-    raise ValueError(
-        "`teacher_span` must be None (the averaged copies teach every step), "
-        "'epoch' or a positive number of steps. Received: "
-        f"teacher_span={teacher_span!r}"
-    )
-
 
 def _exclude_from_training(copy):
     """Returns `copy` with its weights out of the optimiser and the weight decay.
@@ -482,6 +400,14 @@ def _exclude_from_training(copy):
     for variable in copy.weights:
         variable.trainable = False
     return copy
+
+
+def _weight_decay(network):
+    # The network's `add_loss` terms (L2 weight decay of the backbone); the
+    # averaged copies' weights are not trainable, so they add none.
+    if not network.losses:
+        return tf.constant(0.0)
+    return tf.add_n([tf.cast(term, tf.float32) for term in network.losses])
 
 
 def _concat_weights(batches):
@@ -497,33 +423,6 @@ def _concat_weights(batches):
         ],
         axis=0,
     )
-
-
-def _check_built(argument, network):
-    if not isinstance(network, keras.Model):
-        raise ValueError(
-            f"`{argument}` must be a Keras model. Received: {argument} of type "
-            f"{type(network).__name__}"
-        )
-    if not network.built or not network.weights:
-        raise ValueError(
-            f"`{argument}` must be a built model with weights (give it an "
-            "`Input` or call it once on a batch). Received: an unbuilt "
-            f"{type(network).__name__} named {network.name!r}"
-        )
-
-
-def _check_same_architecture(argument, network, reference):
-    shapes = [tuple(v.shape) for v in network.weights]
-    expected = [tuple(v.shape) for v in reference.weights]
-    if shapes != expected:
-        raise ValueError(
-            f"`{argument}` must have the same architecture (the same weight "
-            f"shapes, in order) as the network it pairs with. Received: "
-            f"{argument} weight shapes {shapes[:6]}{'...' if len(shapes) > 6 else ''} "
-            f"({len(shapes)} weights), expected {expected[:6]}"
-            f"{'...' if len(expected) > 6 else ''} ({len(expected)} weights)"
-        )
 
 
 def _clone(argument, network, keep_weights):

@@ -1,6 +1,6 @@
 """`IndexedModel`: what every model trained on sample-id batches shares."""
 
-import warnings
+import inspect
 
 import keras
 import tensorflow as tf
@@ -53,8 +53,8 @@ class IndexedModel(keras.Model):
     """
 
     training_only_metrics = ()
-    # Attribute names of the table layers before `target_layers` (deprecated).
-    renamed_table_layers = {}
+    # The `get_config` entries that hold serialised Keras models.
+    serialized_models = ()
 
     def add_target_layers(self, count, num_examples, num_classes, beta, table_dtype, placement):
         """Creates the model's `count` target tables (`target_layers`).
@@ -101,18 +101,6 @@ class IndexedModel(keras.Model):
         """The `TargetTable` layers: one for ELR, `(T1, T2)` for ELR+."""
         return tuple(getattr(self, f"_target_layer_{k}") for k in range(self._num_target_layers))
 
-    def __getattr__(self, name):
-        # Only reached when normal lookup fails: serves the deprecated names.
-        index = type(self).renamed_table_layers.get(name)
-        if index is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        warnings.warn(
-            f"`{name}` is deprecated; use `target_layers[{index}]`.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return self.target_layers[index]
-
     def method_config(self):
         """The `get_config` entries both models share: sizes, beta, lam, table options."""
         first = self.target_layers[0]
@@ -130,6 +118,25 @@ class IndexedModel(keras.Model):
     def target_tables(self):
         """The values of `target_layers`: `[num_examples, num_classes]` float32 tensors."""
         return tuple(layer.values() for layer in self.target_layers)
+
+    @classmethod
+    def from_config(cls, config):
+        """Rebuilds a model from its `get_config()`.
+
+        Every constructor argument must be in `config` (`get_config` writes
+        them all): a config without one was not written by this version and
+        is refused, naming what is missing, rather than given a default.
+        """
+        missing = sorted(set(_constructor_arguments(cls)) - set(config))
+        if missing:
+            raise ValueError(
+                f"`config` must hold every constructor argument of {cls.__name__}. "
+                f"Received a config missing {missing} (its keys: {sorted(config)})"
+            )
+        config = dict(config)
+        for key in cls.serialized_models:
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
 
     def compile(self, optimizer="rmsprop", loss=None, **kwargs):
         """`keras.Model.compile`; `loss` defaults to cross-entropy on logits.
@@ -188,6 +195,13 @@ class IndexedModel(keras.Model):
         if arguments["data_batch"] is not None:
             arguments["data_batch"] = first_batch(arguments["data_batch"])
         return super()._maybe_symbolic_build(**arguments)
+
+
+def _constructor_arguments(cls):
+    """The named parameters of `cls.__init__` (not `self`, `*args`, `**kwargs`)."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return [parameter.name for parameter in parameters if parameter.kind in named]
 
 
 def first_batch(data):

@@ -85,6 +85,7 @@ def compare(config, folds=5):
 
     if checks.positive_int("folds", folds) < 2:
         raise ValueError(f"`folds` must be an integer >= 2. Received: folds={folds!r}")
+    config.validate()
     loaded = load_noisy_data(config)
     data, realised = loaded
     train = data.train

@@ -85,7 +85,7 @@ def load_setting(noise, seed, num_examples=10000, data_dir=None):
         val_fraction=0.1,
         noise_rate=noise,
         seed=seed,
-    )
+    ).validate()
     data, wrong = load_noisy_data(config)
 
     def normalised(images):
@@ -94,10 +94,10 @@ def load_setting(noise, seed, num_examples=10000, data_dir=None):
         return ((images - np.asarray(data.mean)) / np.asarray(data.std)).astype(np.float32)
 
     return {
-        "x_train": normalised(data.train.images),
+        "x_train": normalised(data.train.features),
         "y_train": np.asarray(data.train.labels, np.int64),
         "true_train": np.asarray(data.train.true_labels, np.int64),
-        "x_test": normalised(data.test.images),
+        "x_test": normalised(data.test.features),
         "y_test": np.asarray(data.test.labels, np.int64),
         "wrong": float(wrong),
     }

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from elr_tf.callbacks.weight_averaging import WeightAveraging, ema_decay
+from elr_tf.callbacks import WeightAveraging, ema_decay
 from elr_tf.models import ELRPlusModel
 
 N, C = 16, 3

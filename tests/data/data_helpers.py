@@ -1,8 +1,11 @@
 """Helpers shared by the data tests."""
 
+import os
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from file_layouts import write_image
 
 from elr_tf.data import ExampleSet, NoisyData
 
@@ -15,12 +18,12 @@ def eager_and_mapped(fn, *args):
 
 
 def one_epoch(ds):
-    ids, labels, images = [], [], []
+    ids, labels, features = [], [], []
     for (x, i), y in ds:
-        images.append(x.numpy())
+        features.append(x.numpy())
         ids.append(i.numpy())
         labels.append(y.numpy())
-    return np.concatenate(images), np.concatenate(ids), np.concatenate(labels)
+    return np.concatenate(features), np.concatenate(ids), np.concatenate(labels)
 
 
 def denormalize(images, data):
@@ -33,7 +36,7 @@ def tiny_data():
     train = ExampleSet(
         ids=np.arange(n),
         labels=rng.integers(0, 4, n),
-        images=rng.integers(0, 255, (n, 8, 8, 1)).astype("uint8"),
+        features=rng.integers(0, 255, (n, 8, 8, 1)).astype("uint8"),
     )
     return NoisyData(
         name="fashion_mnist",
@@ -51,3 +54,21 @@ def tiny_data():
 
 def mocked():
     return tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE)
+
+
+def write_any_image(path, height, width, fmt, value=60):
+    """Writes a PNG or JPEG file; `fmt="grey"` writes a one-channel PNG."""
+    if fmt == "grey":
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tf.io.write_file(
+            path, tf.io.encode_png(tf.fill([height, width, 1], tf.constant(value, tf.uint8)))
+        )
+    else:
+        write_image(path, height, width, value, fmt)
+
+
+def truncate_jpeg(path):
+    """Writes a file with a valid JPEG header whose data is cut off."""
+    encoded = tf.io.encode_jpeg(tf.fill([40, 40, 3], tf.constant(9, tf.uint8))).numpy()
+    with open(path, "wb") as f:
+        f.write(encoded[: len(encoded) // 2])

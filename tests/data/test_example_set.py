@@ -1,6 +1,5 @@
 """Tests for elr_tf.data.example_set: ExampleSet and NoisyData."""
 
-import dataclasses
 import os
 
 import numpy as np
@@ -20,7 +19,7 @@ def test_example_set_validation(tiny):
         example_set.with_labels([0, 1, 2])
     with pytest.raises(ValueError, match="integer array. Received: dtype=float"):
         example_set.with_labels(np.zeros(len(example_set)))
-    with pytest.raises(ValueError, match="Exactly one of `images` and `paths`"):
+    with pytest.raises(ValueError, match="Exactly one of `features` and `paths`"):
         ExampleSet(ids=[0], labels=[0])
     with pytest.raises(ValueError, match="unique"):
         ExampleSet(ids=[1, 1], labels=[0, 0], paths=["a", "b"])
@@ -36,24 +35,13 @@ def test_with_labels_by_id(tiny):
         tiny.with_labels_by_id(table + 10)
 
 
-def test_features_by_id(tiny):
-    features = tiny.features_by_id()
-    assert features.shape == (60, *tiny.train.images.shape[1:])
-    np.testing.assert_array_equal(features[tiny.train.ids], tiny.train.images)
-    np.testing.assert_array_equal(features[tiny.val.ids], tiny.val.images)
-    files = ExampleSet(ids=[0], labels=[0], paths=["a.png"])
-    file_backed = dataclasses.replace(tiny, train=files, val=files.subset([]))
-    with pytest.raises(ValueError, match="image files.*--noise=idn"):
-        file_backed.features_by_id()
-
-
 def test_subset_keeps_ids_and_every_field(tiny):
     train = tiny.train
     part = train.subset([3, 0])
     np.testing.assert_array_equal(part.ids, train.ids[[3, 0]])
     np.testing.assert_array_equal(part.labels, train.labels[[3, 0]])
     np.testing.assert_array_equal(part.true_labels, train.true_labels[[3, 0]])
-    np.testing.assert_array_equal(part.images, train.images[[3, 0]])
+    np.testing.assert_array_equal(part.features, train.features[[3, 0]])
     mask = np.zeros(len(train), bool)
     mask[[1, 2]] = True
     np.testing.assert_array_equal(train.subset(mask).ids, train.ids[[1, 2]])

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from data_helpers import mocked, one_epoch
-from file_layouts import write_image, write_lines, write_tiny_fashion
+from data_helpers import mocked, one_epoch, write_any_image
+from file_layouts import write_lines, write_tiny_fashion
 
 from elr_tf.data import (
     DATASET_NAMES,
@@ -30,22 +30,11 @@ _FOLDER = {
 }
 
 
-def _write(path, height, width, fmt, value=60):
-    if fmt == "grey":
-        # write_image only writes RGB; a one-channel PNG checks grey decoding.
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tf.io.write_file(
-            path, tf.io.encode_png(tf.fill([height, width, 1], tf.constant(value, tf.uint8)))
-        )
-    else:
-        write_image(path, height, width, value, fmt)
-
-
 def _write_folder(root, layout=_FOLDER):
     for class_name, files in layout.items():
         os.makedirs(os.path.join(root, class_name), exist_ok=True)
         for k, (name, height, width, fmt) in enumerate(files):
-            _write(os.path.join(root, class_name, name), height, width, fmt, 30 * k)
+            write_any_image(os.path.join(root, class_name, name), height, width, fmt, 30 * k)
     return str(root)
 
 
@@ -124,7 +113,7 @@ def test_folder_errors(tmp_path, caplog):
     with pytest.raises(ValueError, match="data_dir=None"):
         load_dataset("folder")
     flat = tmp_path / "flat"
-    _write(str(flat / "a.png"), 8, 8, "png")
+    write_any_image(str(flat / "a.png"), 8, 8, "png")
     with pytest.raises(ValueError, match="flat has no class sub-folders"):
         load_dataset("folder", flat)
 
@@ -154,7 +143,7 @@ def _write_csv_images(root):
     for k, (name, height, width, fmt) in enumerate(
         [("i/0.png", 12, 16, "png"), ("i/1.jpg", 20, 10, "jpg"), ("i/2.png", 9, 14, "grey")]
     ):
-        _write(os.path.join(root, name), height, width, fmt, 40 * k)
+        write_any_image(os.path.join(root, name), height, width, fmt, 40 * k)
 
 
 def test_csv_integer_and_name_labels(tmp_path):
@@ -231,7 +220,7 @@ def test_tfds_named(tmp_path):
         data = load_dataset("tfds:cifar10", tmp_path)
     assert data.name == "tfds:cifar10" and data.num_classes == 10
     assert len(data.class_names) == 10
-    assert data.image_shape == (32, 32, 3) and data.mean == (0.5,) * 3
+    assert data.image_shape == (32, 32, 3) and data.mean == (0.5,)
     assert len(data.train) + len(data.val) == 40 == data.num_examples
     assert data.train.true_labels is None and not data.train.file_backed
     # The mocked builder lists no splits, so there is no test split.
@@ -249,7 +238,7 @@ def test_tfds_named_errors(tmp_path):
         load_dataset("tfds:no_such_set", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"(?s)not prepared.*tfds build mnist"):
         load_dataset("tfds:mnist", tmp_path)
-    with pytest.raises(ValueError, match="applies only to clothing1m, webvision, folder and csv"):
+    with pytest.raises(ValueError, match="applies only to clothing1m, csv, folder, webvision"):
         load_dataset("tfds:mnist", tmp_path, image_size=8)
 
 
@@ -259,9 +248,9 @@ def test_dataset_names_and_class_names(tmp_path):
     assert is_dataset_name("tfds:cifar10_corrupted/brightness_1:3.0.0")
     for bad in ("tfds:", "tfds: ", "mnist", None, 3):
         assert not is_dataset_name(bad)
-    with pytest.raises(ValueError, match=r"or 'tfds:<tfds name>'. Received: name='tfds:'"):
+    with pytest.raises(ValueError, match=r"or 'tfds:<name>'. Received: name='tfds:'"):
         load_dataset("tfds:")
-    with pytest.raises(ValueError, match="skip_unreadable.*folder and csv"):
+    with pytest.raises(ValueError, match="skip_unreadable.*csv, folder"):
         load_dataset("fashion_mnist", tmp_path, skip_unreadable=True)
     with pytest.raises(ValueError, match="skip_unreadable=1"):
         load_dataset("folder", tmp_path, skip_unreadable=1)

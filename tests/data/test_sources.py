@@ -33,8 +33,8 @@ def test_fashion_mnist_real_files(real_fashion):
     )
     assert len(data.train) + len(data.val) == 60000
     assert len(data.test) == 10000
-    assert data.train.images.shape == (54000, 28, 28, 1)
-    assert data.train.images.dtype == np.uint8
+    assert data.train.features.shape == (54000, 28, 28, 1)
+    assert data.train.features.dtype == np.uint8
     assert data.test.labels.min() == 0 and data.test.labels.max() == 9
     # 90/10 per class: Fashion-MNIST has 6000 training images per class.
     np.testing.assert_array_equal(np.bincount(data.train.labels), [5400] * 10)
@@ -56,8 +56,8 @@ def test_fashion_mnist_split_is_seeded(real_fashion):
     for k, example_id in enumerate(real_fashion.train.ids[:50]):
         if int(example_id) in table:
             np.testing.assert_array_equal(
-                real_fashion.train.images[k],
-                other.train.images[table[int(example_id)]],
+                real_fashion.train.features[k],
+                other.train.features[table[int(example_id)]],
             )
 
 
@@ -77,7 +77,7 @@ def test_fashion_mnist_tiny_idx(tiny):
     assert (len(tiny.train), len(tiny.val), len(tiny.test)) == (50, 10, 20)
     assert tiny.num_examples == 60
     # Image of id k is filled with k + 1, so ids and images agree.
-    np.testing.assert_array_equal(tiny.train.images[:, 0, 0, 0], tiny.train.ids + 1)
+    np.testing.assert_array_equal(tiny.train.features[:, 0, 0, 0], tiny.train.ids + 1)
     np.testing.assert_array_equal(tiny.train.labels, tiny.train.ids % 10)
 
 
@@ -144,7 +144,7 @@ def test_cifar_n_label_validation():
         load_dataset("cifar10_n", cifar_n_label="x")
     with pytest.raises(ValueError, match="noisy100.*cifar_n_label='worst'"):
         load_dataset("cifar100_n", cifar_n_label="worst")
-    with pytest.raises(ValueError, match="applies only to cifar10_n"):
+    with pytest.raises(ValueError, match="applies only to cifar100_n, cifar10_n"):
         load_dataset("cifar10", cifar_n_label="worst")
 
 
@@ -260,7 +260,9 @@ def test_noisy_labels_npy(tmp_path, tiny):
     assert data.label_source.startswith("file:")
 
     np.save(tmp_path / "short.npy", table[:59])
-    with pytest.raises(ValueError, match="short.npy.*length num_examples=60"):
+    with pytest.raises(
+        ValueError, match=r"short.npy \(a label per training example\). must have length 60"
+    ):
         load_dataset("fashion_mnist", directory, noisy_labels_file=tmp_path / "short.npy")
 
 

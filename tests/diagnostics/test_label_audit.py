@@ -356,7 +356,7 @@ def test_suspects_grid_from_memory_and_from_files(tmp_path):
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (6, 12, 10, 1), dtype=np.uint8)
-    in_memory = ExampleSet(ids=np.arange(6), labels=LABELS, true_labels=TRUE, images=images)
+    in_memory = ExampleSet(ids=np.arange(6), labels=LABELS, true_labels=TRUE, features=images)
     report = elr_tf.find_label_issues(TABLE, LABELS, true_labels=TRUE, margins=MARGINS)
     drawn = suspects.plot_suspects(
         report, in_memory, tmp_path / "s.png", class_names=["cat", "dog", "fox"], count=4

@@ -141,7 +141,7 @@ def test_from_examples_monitors_a_known_truth_subset(tmp_path, seed):
         ids=ids,
         labels=labels,
         true_labels=true,
-        images=rng.integers(0, 255, (n, 6, 6, 1)).astype("uint8"),
+        features=rng.integers(0, 255, (n, 6, 6, 1)).astype("uint8"),
     )
     data = NoisyData(
         name="fashion_mnist",
@@ -169,7 +169,7 @@ def test_from_examples_monitors_a_known_truth_subset(tmp_path, seed):
     assert (tmp_path / "memorization.csv").exists() and (tmp_path / "memorization.png").exists()
     with pytest.raises(ValueError, match="no known true labels"):
         memorization.MemorizationMonitor.from_examples(
-            ExampleSet(ids=ids, labels=labels, images=train.images), data
+            ExampleSet(ids=ids, labels=labels, features=train.features), data
         )
 
 

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from elr_tf.callbacks import Mixup, WeightAveraging
-from elr_tf.data import FASHION_MNIST_DIR
+from elr_tf.data import FASHION_MNIST_DIR, make_train_dataset
 from elr_tf.experiment.assemble import assemble, load_noisy_data
 from elr_tf.experiment.callbacks import EpochClock
 from elr_tf.experiment.config import TrainConfig
@@ -59,6 +59,18 @@ def test_augment_flag_reaches_the_pipeline():
     augmented_images, augmented_ids = _first_images(assemble(_config(augment=True)))
     np.testing.assert_array_equal(plain_ids, augmented_ids)  # Same order, only the pixels move.
     assert not np.allclose(plain_images, augmented_images)
+
+
+def test_an_applications_backbone_gets_raw_pixels_and_brings_its_preprocessing():
+    # The pipeline does not normalise for a `keras.applications` preset; the
+    # model's own preprocessing layer is the only stage that touches pixels.
+    data, _ = load_noisy_data(_config(arch="resnet50", num_train=100))
+    assert data.mean is None and data.std is None
+    (images, ids), _ = next(iter(make_train_dataset(data, 8, seed=0, augment=False)))
+    by_id = {int(i): k for k, i in enumerate(data.train.ids)}
+    expected = data.train.features[[by_id[int(i)] for i in ids.numpy()]].astype("float32")
+    np.testing.assert_array_equal(images.numpy(), expected)
+    assert load_noisy_data(_config())[0].mean == (0.286,)
 
 
 def test_same_seed_same_initialisation_and_reused_data():

@@ -105,6 +105,21 @@ def test_resolved_flags_rerun_the_same_config(tmp_path):
     assert rerun == config
 
 
+@needs_fashion
+def test_a_resume_whose_config_lacks_a_setting_is_refused(tmp_path):
+    # A config.json without track_margins is not given a default the run
+    # may not have had: the resume names the file and the missing setting.
+    summary = train(_config(tmp_path, "--epochs=1", "--name=old"))
+    path = os.path.join(summary["run_dir"], "config.json")
+    with open(path) as f:
+        saved = json.load(f)
+    del saved["track_margins"]
+    with open(path, "w") as f:
+        json.dump(saved, f)
+    with pytest.raises(ValueError, match=r"config.json .*Missing settings \['track_margins'\]"):
+        train(config_from_argv([f"--resume={summary['run_dir']}", "--epochs=2"]))
+
+
 def _kill_script(run_args, kill_epoch, kill_batch):
     return f"""
 import os, signal, sys

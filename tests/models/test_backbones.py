@@ -1,4 +1,4 @@
-"""Tests for elr_tf.backbones: shapes, sizes, dtypes, errors, round trips."""
+"""Tests for elr_tf.models.backbones: shapes, sizes, dtypes, preprocessing, errors, round trips."""
 
 import copy
 import os
@@ -250,6 +250,47 @@ def test_applications_presets_name_their_preprocessing():
     for arch in ("resnet50", "inception_resnet_v2"):
         assert callable(backbones.PRESETS[arch]["preprocessing"])
     assert backbones.PRESETS["cifar_resnet34"]["preprocessing"] is None
+
+
+def test_applications_preset_preprocesses_raw_pixels_itself(rng):
+    # The pipeline gives such a backbone raw 0-255 pixels: the model must
+    # equal the bare network on keras's own preprocessing of them.
+    pixels = rng.uniform(0.0, 255.0, (2, 32, 32, 3)).astype("float32")
+    model = backbones.build_backbone("resnet50", 5, (32, 32, 3), weights=None)
+    assert model.layers[1].name == "preprocessing"
+    bare = backbones.applications_backbone("resnet50", 5, (32, 32, 3), weights=None)
+    bare.set_weights(model.get_weights())
+    by_hand = keras.applications.resnet.preprocess_input(pixels.copy())
+    np.testing.assert_allclose(
+        model(pixels, training=False), bare(by_hand, training=False), rtol=1e-5, atol=1e-5
+    )
+    # The preprocessing survives a config round trip (it is saved by name).
+    restored = keras.Model.from_config(copy.deepcopy(model.get_config()))
+    restored.set_weights(model.get_weights())
+    np.testing.assert_allclose(
+        restored(pixels, training=False), model(pixels, training=False), rtol=1e-6, atol=1e-6
+    )
+
+
+def test_inception_preprocessing_scales_pixels_to_plus_minus_one():
+    # keras's inception_resnet_v2 preprocessing: x / 127.5 - 1.
+    pixels = np.array([[[[0.0, 127.5, 255.0]]]], "float32")
+    model = backbones.small_cnn(
+        3,
+        input_shape=(1, 1, 3),
+        num_blocks=1,
+        width=2,
+        preprocessing=backbones.PRESETS["inception_resnet_v2"]["preprocessing"],
+    )
+    preprocessed = keras.Model(model.input, model.get_layer("preprocessing").output)(pixels)
+    expected = keras.applications.inception_resnet_v2.preprocess_input(pixels.copy())
+    np.testing.assert_allclose(preprocessed, expected, rtol=1e-6)
+    np.testing.assert_allclose(preprocessed, [[[[-1.0, 0.0, 1.0]]]], atol=1e-6)
+
+
+def test_preprocessing_can_be_turned_off():
+    model = backbones.build_backbone("resnet50", 5, (32, 32, 3), weights=None, preprocessing=None)
+    assert "preprocessing" not in {layer.name for layer in model.layers}
 
 
 def test_other_application_errors_pass_through_unchanged():

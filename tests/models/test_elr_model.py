@@ -167,6 +167,23 @@ def test_get_config_round_trip():
     assert clone.target_layers[0].table.shape == (N, C)
 
 
+@pytest.mark.parametrize("model_class", ["ELRModel", "ELRPlusModel"])
+def test_config_missing_a_field_is_refused_naming_it(model_class):
+    # Every constructor argument is saved; a config without one was not
+    # written by this version and gets no default.
+    if model_class == "ELRModel":
+        model = _model()
+    else:
+        model = elr_tf.ELRPlusModel(_sequential(), None, num_examples=N, num_classes=C)
+    config = model.get_config()
+    del config["track_margins"], config["beta"]
+    with pytest.raises(
+        ValueError,
+        match=rf"argument of {model_class}\. Received a config missing \['beta', 'track_margins'\]",
+    ):
+        type(model).from_config(config)
+
+
 def test_tf_train_checkpoint_restores_table(tmp_path, seed):
     x, y = _data()
     model = _model()

@@ -1,6 +1,7 @@
-"""ELRPlusModel and the ELR+ loss functions (ELR-SPEC §3)."""
+"""ELRPlusModel (ELR-SPEC §3); its loss functions are tested in tests/test_losses.py."""
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -8,9 +9,8 @@ import pytest
 import tensorflow as tf
 
 import elr_tf
-from elr_tf import losses
-from elr_tf.callbacks import Mixup, mixup
-from elr_tf.callbacks.weight_averaging import WeightAveraging
+from elr_tf import mixing
+from elr_tf.callbacks import Mixup, WeightAveraging
 from elr_tf.margin_tracker import label_margin
 from elr_tf.models import ELRPlusModel
 
@@ -60,55 +60,6 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-# --- pure functions -----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "step, length, expected",
-    [
-        (0, 100, math.exp(-5.0)),
-        (50, 100, math.exp(-5.0 * 0.25)),
-        (100, 100, 1.0),
-        (250, 100, 1.0),
-        (-3, 100, math.exp(-5.0)),
-        (7, 0, 1.0),
-    ],
-)
-def test_sigmoid_rampup_hand_values(step, length, expected):
-    assert float(losses.sigmoid_rampup(step, length)) == pytest.approx(expected, rel=1e-6)
-
-
-def test_sigmoid_rampup_in_graph_and_bad_length():
-    ramp = tf.function(lambda step: losses.sigmoid_rampup(step, 40000))
-    assert float(ramp(tf.constant(20000.0))) == pytest.approx(math.exp(-1.25), rel=1e-6)
-    with pytest.raises(ValueError, match="length=-1"):
-        losses.sigmoid_rampup(1, -1)
-
-
-def test_reweighted_labels_hand_values():
-    labels = tf.constant([[0.75, 0.25, 0.0], [1.0, 0.0, 0.0]])
-    targets = tf.constant([[0.2, 0.6, 0.2], [0.0, 0.5, 0.5]])
-    # Row 1: [0.15, 0.15, 0] / 0.3; row 2: all zero -> zeros, not NaN.
-    np.testing.assert_allclose(
-        losses.reweighted_labels(labels, targets).numpy(), [[0.5, 0.5, 0.0], [0.0, 0.0, 0.0]]
-    )
-
-
-def test_elr_plus_loss_hand_values():
-    labels = np.array([[0.7, 0.3]], "float32")
-    logits = np.array([[1.0, 0.0]], "float32")
-    targets = np.array([[0.2, 0.1]], "float32")
-    p = _softmax(logits)
-    ce = -np.sum(labels * np.log(p))
-    reg = np.log(1.0 - np.sum(targets * p))
-    total, got_ce, got_reg = losses.elr_plus_loss(labels, logits, targets, lam=3.0, ramp=0.5)
-    np.testing.assert_allclose([got_ce, got_reg, total], [ce, reg, ce + 1.5 * reg], rtol=1e-6)
-    # With reweighting the label is [0.14, 0.03] / 0.17.
-    reweighted = labels * targets / np.sum(labels * targets)
-    _, got_ce, _ = losses.elr_plus_loss(labels, logits, targets, 3.0, label_reweighting=True)
-    np.testing.assert_allclose(got_ce, -np.sum(reweighted * np.log(p)), rtol=1e-6)
-
-
 # --- one step by hand ---------------------------------------------------------
 
 
@@ -118,7 +69,7 @@ def _expected_step(model, x, y, lambdas, seed, beta, lam, ramp, reweight):
     expected = {}
     for k in range(2):
         rows = (1 - beta) * _softmax(logits_ema[1 - k])
-        order = mixup.permutation(len(x), seed, stream=k).numpy()
+        order = mixing.permutation(len(x), seed, stream=k).numpy()
         lam_k = lambdas[k]
         x_mix = lam_k * x + (1 - lam_k) * x[order]
         onehot = np.eye(C)[y]
@@ -174,8 +125,12 @@ def test_co_targets_come_from_the_other_networks_average(seed):
         [np.zeros_like(kernel), np.zeros(8, "float32"), np.zeros_like(out_kernel), bias]
     )
     expected_table2 = 0.4 * _softmax(model.network1(x).numpy())
-    # The margins are read from the averaged copies' mean logits.
-    expected_margins = label_margin((model.network1(x) + bias) / 2.0, y).numpy()
+    # With one batch for both networks each id gets two margins a step, one
+    # from each teacher's logits: network 1's copy (still network 1) and
+    # network 2's constant bias [2, -1, 0.5], whose margin is 2 - 0.5 = 1.5
+    # for label 0, -1 - 2 = -3 for label 1 and 0.5 - 2 = -1.5 for label 2.
+    bias_margins = np.array([1.5, -3.0, -1.5])[y]
+    expected_margins = (label_margin(model.network1(x), y).numpy() + bias_margins) / 2
     model.fit(
         _ordered(x, y, batch=N),
         epochs=1,
@@ -189,9 +144,8 @@ def test_co_targets_come_from_the_other_networks_average(seed):
     np.testing.assert_allclose(
         model.target_table.numpy(), (table1 + table2) / 2, rtol=1e-6, atol=1e-8
     )
-    np.testing.assert_allclose(
-        model.average_margins.numpy(), expected_margins, rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(model.average_margins.numpy(), expected_margins, rtol=1e-5)
+    np.testing.assert_array_equal(model.margin_tracker.counts().numpy(), np.full(N, 2.0))
 
 
 # --- fit, input forms, evaluation ---------------------------------------------
@@ -270,6 +224,19 @@ def test_fit_without_weight_averaging_warns():
     with pytest.warns(UserWarning, match="WeightAveraging"):
         with pytest.raises(ValueError, match="sample id"):
             _model().fit(x, y, epochs=1, verbose=0)
+
+
+def test_the_weight_averaging_mark_lasts_one_fit():
+    x, y = _data()
+    model = _model()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*WeightAveraging")
+        model.fit(
+            _ordered(x, y), epochs=1, verbose=0, shuffle=False, callbacks=[WeightAveraging(0.9)]
+        )
+    assert not model.weight_averaging_attached
+    with pytest.warns(UserWarning, match="without a WeightAveraging callback"):
+        model.fit(_ordered(x, y), epochs=1, verbose=0, shuffle=False)
 
 
 # --- distribution -------------------------------------------------------------

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 import elr_tf
 from elr_tf import inputs
-from elr_tf.callbacks.weight_averaging import WeightAveraging
+from elr_tf.callbacks import WeightAveraging
 from elr_tf.experiment.config import TrainConfig, teacher_span_argument
 from elr_tf.models import ELRPlusModel
 
@@ -53,13 +53,6 @@ def test_defaults_are_the_reference_schedule():
     assert model.data_order == "separate" and model.teacher_span == "epoch"
     assert model.teacher_networks[0] is model.teacher_network1
     assert model.teacher_network1 is not model.ema_network1
-    # A config saved before these options loads with the old schedule.
-    config = model.get_config()
-    for key in ("data_order", "teacher_span"):
-        del config[key]
-    old = ELRPlusModel.from_config(config)
-    assert (old.data_order, old.teacher_span) == ("shared", None)
-    assert old.teacher_networks == old.ema_networks and old.teacher_pairs() == []
 
 
 def test_with_index_two_shuffles_gives_each_network_its_own_order():

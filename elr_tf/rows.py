@@ -1,0 +1,79 @@
+"""Per-example rows of a variable, written by sample id across replicas.
+
+`TargetTable` and `MarginTracker` each keep one row per training example in
+a non-trainable `[num_examples, width]` variable and rewrite the batch's
+rows every step. Both need the same two things, which live here: ids
+checked against the table's size, and a write that stays correct when
+every replica of a distribution strategy holds a different slice of the
+batch.
+"""
+
+import tensorflow as tf
+
+from elr_tf import checks
+
+
+def check_ids(ids, num_examples):
+    """Flattens `ids` to int64 `[batch]`; fails at run time outside `[0, num_examples)`."""
+    ids = tf.cast(tf.reshape(ids, [-1]), tf.int64)
+    return checks.assert_in_range("`index` (sample id)", ids, "num_examples", num_examples)
+
+
+def write_rows(variable, ids, rows):
+    """Writes `rows` to `variable[ids]` for the whole global batch.
+
+    Under `MirroredStrategy` (and `MultiWorkerMirroredStrategy`) a scatter
+    by local ids alone would either update one replica's copy only
+    (aggregation `NONE`) or keep only the first replica's rows
+    (`ONLY_FIRST_REPLICA`), both silently wrong. Inside a replica context
+    with several replicas, every replica's `(ids, rows)` are therefore
+    all-gathered first, so each copy of a variable with `ONLY_FIRST_REPLICA`
+    aggregation receives the same full update. Rows are cast to the
+    variable's dtype.
+
+    Args:
+        variable: a `[num_examples, width]` backend `tf.Variable` (mirrored
+            or not).
+        ids: int64 `[batch]` this replica's ids.
+        rows: `[batch, width]` this replica's new rows.
+
+    Example:
+
+    >>> variable = tf.Variable(tf.zeros([3, 2]))
+    >>> write_rows(variable, tf.constant([2], tf.int64), tf.constant([[1.0, 2.0]]))
+    >>> variable.numpy()
+    array([[0., 0.],
+           [0., 0.],
+           [1., 2.]], dtype=float32)
+    """
+    all_ids, all_rows = ids, rows
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        all_ids, all_rows = _gather_from_replicas(context, ids, rows)
+    with tf.control_dependencies([rows]):
+        variable.scatter_update(tf.IndexedSlices(tf.cast(all_rows, variable.dtype), all_ids))
+
+
+def _gather_from_replicas(context, ids, rows):
+    """All-gathers `(ids, rows)` of every replica, whatever their batch sizes.
+
+    Collective gathers need equal shapes, but the last batch of an epoch
+    splits unevenly (or leaves a replica empty). Each replica pads to the
+    largest local batch; padded slots are then rewritten as copies of the
+    first real `(id, row)` pair, so the scatter writes that row twice with the
+    same value and no stray row is touched.
+    """
+    size = tf.shape(ids)[0]
+    sizes = context.all_gather(size[None], axis=0)
+    longest = tf.reduce_max(sizes)
+    pad = longest - size
+    ids = tf.pad(ids, [[0, pad]])
+    rows = tf.pad(rows, [[0, pad], [0, 0]])
+    all_ids = context.all_gather(ids, axis=0)
+    all_rows = context.all_gather(rows, axis=0)
+    # Slot j of replica r holds a real example iff j < sizes[r].
+    all_valid = tf.reshape(tf.range(longest)[None, :] < sizes[:, None], [-1])
+    first = tf.argmax(tf.cast(all_valid, tf.int32), output_type=tf.int32)
+    all_ids = tf.where(all_valid, all_ids, all_ids[first])
+    all_rows = tf.where(all_valid[:, None], all_rows, all_rows[first][None, :])
+    return all_ids, all_rows
