@@ -108,8 +108,14 @@ def labels_in_range(name, labels, num_classes):
     return array
 
 
+# The largest image side `image_size` takes. One 4096 x 4096 RGB image is
+# 192 MiB as float32, so a batch of 64 needs 12 GiB before the network's
+# own activations; larger sides are a typo more often than a plan.
+MAX_IMAGE_SIZE = 4096
+
+
 def image_size(name, value):
-    """A positive int or `(height, width)` pair as a `(height, width)` tuple."""
+    """A positive int or `(height, width)` pair, each at most `MAX_IMAGE_SIZE`, as a tuple."""
     size = (value, value) if is_int(value) else value
     if (
         not isinstance(size, (tuple, list))
@@ -118,6 +124,12 @@ def image_size(name, value):
     ):
         raise ValueError(
             f"`{name}` must be a positive int or a (height, width) pair. Received: {name}={value!r}"
+        )
+    if max(size) > MAX_IMAGE_SIZE:
+        raise ValueError(
+            f"`{name}` must be at most {MAX_IMAGE_SIZE} pixels a side (one "
+            f"{MAX_IMAGE_SIZE} x {MAX_IMAGE_SIZE} image is 192 MiB as float32). "
+            f"Received: {name}={value!r}"
         )
     return int(size[0]), int(size[1])
 

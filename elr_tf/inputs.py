@@ -91,6 +91,43 @@ def describe(x):
     )
 
 
+def _check_unbatched(label_spec):
+    # Per example, a class index is a scalar and one-hot or soft labels a
+    # vector of known length; a leading unknown (or integer) axis is a batch.
+    shape = label_spec.shape
+    batched = shape.rank is not None and (
+        (shape.rank >= 1 and shape[0] is None)
+        or (shape.rank >= 1 and label_spec.dtype.is_integer)
+        or shape.rank >= 2
+    )
+    if batched:
+        raise ValueError(
+            "`x` must be an unbatched dataset of (x, y) examples: with_index attaches "
+            "one id per example and batches itself. Received labels of shape "
+            f"{shape} ({label_spec.dtype.name}), which looks batched: pass the dataset "
+            "before `.batch()`, or call `.unbatch()` on it."
+        )
+
+
+def _check_not_reshuffled(dataset):
+    # The ids are positions, so they must not move between epochs. The
+    # dataset's graph names a reshuffling stage if it has one.
+    try:
+        graph = tf.compat.v1.GraphDef.FromString(dataset._as_serialized_graph().numpy())
+    except (tf.errors.OpError, ValueError, TypeError, AttributeError):
+        return  # A dataset that cannot be serialised is taken as documented.
+    for node in graph.node:
+        reshuffle = node.attr.get("reshuffle_each_iteration")
+        if node.op.startswith("Shuffle") and (reshuffle is None or reshuffle.b):
+            raise ValueError(
+                "`x` must not be shuffled: an example's id is its position in the "
+                "dataset, and a dataset reshuffled every epoch would move every id "
+                "each epoch. Pass it unshuffled; with_index shuffles after the ids "
+                "are attached (shuffle=True). Received a dataset with a "
+                f"{node.op} stage."
+            )
+
+
 def with_index(x, y=None, *, batch_size=32, shuffle=True, seed=None, shuffles=1):
     """Makes a `tf.data.Dataset` of `((x, index), y)` batches.
 
@@ -146,6 +183,8 @@ def with_index(x, y=None, *, batch_size=32, shuffle=True, seed=None, shuffles=1)
             raise ValueError(
                 f"`x` must be a dataset of `(x, y)` elements. Received element_spec={spec}"
             )
+        _check_unbatched(spec[1])
+        _check_not_reshuffled(x)
         size = int(x.cardinality())
         dataset = x.enumerate().map(
             lambda i, xy: ((xy[0], i), xy[1]),

@@ -20,11 +20,8 @@ DEBUG = elr_flags.define_debug_flag()
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
-        config = elr_flags.config_from_flags(FLAGS)
-    except ValueError as error:
-        raise app.UsageError(str(error)) from error
     with elr_flags.user_errors(DEBUG.value):
+        config = elr_flags.config_from_flags(FLAGS)
         summary = train(config, given=elr_flags.given_fields(FLAGS))
     for key, value in summary.items():
         print(f"{key}: {value}")

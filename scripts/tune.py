@@ -30,13 +30,10 @@ DEBUG = elr_flags.define_debug_flag()
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
+    with elr_flags.user_errors(DEBUG.value):
         config = elr_flags.config_from_flags(FLAGS)
         options = elr_flags.config_from_flags(TUNING_FLAGS, tuning.TuningOptions)
         options.validate(config)
-    except ValueError as error:
-        raise app.UsageError(str(error)) from error
-    with elr_flags.user_errors(DEBUG.value):
         result = tuning.run_search(config, options)
     print(f"best: {result.best_hyperparameters} (trial {result.best_trial_id})")
     print(f"{options.objective}: {result.best_value:.4f} +- {result.best_std:.4f}")

@@ -72,3 +72,32 @@ def test_check_index_rejects_float_ids():
 def test_with_index_bad_input(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         with_index(*args, **kwargs)
+
+
+def _examples():
+    return tf.data.Dataset.from_tensor_slices((np.zeros((10, 3), "float32"), np.arange(10) % 2))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ds: ds.batch(4),
+        lambda ds: ds.batch(5, drop_remainder=True),
+        lambda ds: ds.map(lambda x, y: (x, tf.one_hot(y, 2))).batch(4),
+    ],
+)
+def test_with_index_refuses_a_batched_dataset(make):
+    with pytest.raises(ValueError, match=r"must be an unbatched dataset .* looks batched"):
+        with_index(make(_examples()))
+
+
+def test_with_index_refuses_a_dataset_reshuffled_every_epoch():
+    with pytest.raises(ValueError, match=r"must not be shuffled: .*ShuffleDataset"):
+        with_index(_examples().shuffle(10))
+    with pytest.raises(ValueError, match="must not be shuffled"):
+        with_index(_examples().map(lambda x, y: (x, y)).shuffle(10, seed=3))
+    # A shuffle fixed once (the same order every epoch) keeps the ids stable.
+    ds = with_index(_examples().shuffle(10, seed=1, reshuffle_each_iteration=False), shuffle=False)
+    first = np.concatenate([y.numpy() for (_, _), y in ds])
+    again = np.concatenate([y.numpy() for (_, _), y in ds])
+    np.testing.assert_array_equal(first, again)

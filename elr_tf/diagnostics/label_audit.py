@@ -392,6 +392,13 @@ def _as_table(source):
         table = np.mean(tables, axis=0)
     elif hasattr(source, "target_table"):
         table = _to_numpy(source.target_table)
+    elif isinstance(source, keras.Model):
+        raise ValueError(
+            f"`model_or_table` must be an ELR model (ELRModel, ELRPlusModel) or its "
+            f"target table. Received the Keras model {source.name!r} of type "
+            f"{type(source).__name__}, which keeps no target table: train it as "
+            "`ELRModel(backbone, num_examples, num_classes)` to find label issues."
+        )
     else:
         table = _to_numpy(source)
     if table.ndim != 2 or table.shape[1] < 2 or not np.issubdtype(table.dtype, np.floating):

@@ -15,6 +15,7 @@ run.model.fit(run.train_ds, epochs=5, callbacks=run.callbacks(), shuffle=False)
 import dataclasses
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -185,17 +186,21 @@ def load_noisy_data(config):
         noisy (the test set stays clean) and the fraction of wrong training
         labels, or None when the true labels are unknown.
     """
-    data = load_dataset(
-        config.dataset,
-        config.data_dir,
-        num_train=config.num_train,
-        val_fraction=config.val_fraction,
-        split_seed=config.seed,
-        cifar_n_label=config.cifar_n_label,
-        noisy_labels_file=config.noisy_labels_file,
-        image_size=config.image_size,
-        skip_unreadable=config.skip_unreadable,
-    )
+    try:
+        data = load_dataset(
+            config.dataset,
+            config.data_dir,
+            num_train=config.num_train,
+            val_fraction=config.val_fraction,
+            split_seed=config.seed,
+            cifar_n_label=config.cifar_n_label,
+            noisy_labels_file=config.noisy_labels_file,
+            image_size=config.image_size,
+            skip_unreadable=config.skip_unreadable,
+            skip_duplicates=config.skip_duplicates,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        raise type(error)(as_flags(str(error))) from None
     if config.synthetic_noise:
         if data.train.true_labels is None:
             # The given labels are the clean ones the synthetic noise starts
@@ -230,6 +235,39 @@ def load_noisy_data(config):
         return data, None
     known = true >= 0
     return data, float(np.mean(data.train.labels[known] != true[known]))
+
+
+# `load_dataset` arguments and the program's flags for them.
+_LOAD_ARGUMENTS = {
+    "name": "dataset",
+    "data_dir": "data_dir",
+    "num_train": "num_train",
+    "val_fraction": "val_fraction",
+    "cifar_n_label": "cifar_n_label",
+    "noisy_labels_file": "noisy_labels_file",
+    "image_size": "image_size",
+    "skip_unreadable": "skip_unreadable",
+    "skip_duplicates": "skip_duplicates",
+}
+
+
+def as_flags(message):
+    """A `load_dataset` message with its argument names spelled as the program's flags.
+
+    `skip_unreadable=True` becomes `--skip_unreadable`, `` `name` `` and
+    `name=` become `--dataset`, `data_dir=x` becomes `--data_dir=x`.
+    """
+    for argument in ("skip_unreadable", "skip_duplicates"):
+        message = message.replace(f"{argument}=True", f"--{argument}")
+    words = "|".join(sorted(_LOAD_ARGUMENTS, key=len, reverse=True))
+    # An argument name in backticks, or before "=", not already a flag.
+    pattern = rf"(?<![\w-])(`)?({words})(?(1)`|(?==))"
+
+    def flag(match):
+        quote = match.group(1) or ""
+        return f"{quote}--{_LOAD_ARGUMENTS[match.group(2)]}{quote}"
+
+    return re.sub(pattern, flag, message)
 
 
 def noise_options(config, data, used):

@@ -16,6 +16,7 @@ import errno
 import json
 import os
 import re
+import secrets
 import shutil
 
 import keras
@@ -33,15 +34,17 @@ class DiskFullError(OSError):
 def atomic_path(path):
     """Yields a temporary path beside `path`; renames it into place on success.
 
-    The temporary name keeps the file's extension (Keras and NumPy choose
-    their format by it). If the block fails, the temporary file is removed
+    The temporary name, `.partial-<stem>-<pid>-<random>`, is unique to the
+    write and keeps the file's extension (Keras and NumPy choose their
+    format by it). If the block fails, the temporary file is removed
     and `path` is left as it was; a full disk raises `DiskFullError`.
     """
     directory, name = os.path.split(path)
     stem, extension = os.path.splitext(name)
     if name.endswith(".weights.h5"):
         stem, extension = name[: -len(".weights.h5")], ".weights.h5"
-    tmp = os.path.join(directory, f".partial-{stem}{extension}")
+    unique = f"{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = os.path.join(directory, f".partial-{stem}-{unique}{extension}")
     try:
         yield tmp
         with open(tmp, "rb") as f:

@@ -19,11 +19,12 @@ print(config.to_flagfile())  # --dataset=fashion_mnist ... --percent=0.4 ...
 import dataclasses
 import math
 import types
+import typing
 
 from elr_tf import checks
 from elr_tf.data import DATASET_NAMES, TFDS_PREFIX, is_dataset_name, noise, sources
 from elr_tf.diagnostics import label_audit, scores
-from elr_tf.models.backbones import PRESETS
+from elr_tf.models.backbones import PRESETS, applications_backbone
 from elr_tf.models.elr_plus_model import DATA_ORDERS
 from elr_tf.target_table import STORAGE_DTYPES
 
@@ -32,7 +33,7 @@ LABEL_REWEIGHTING = {"auto": None, "on": True, "off": False}
 SCHEDULES = ("cosine", "multistep", "constant")
 
 
-def setting(default, help, *, flag=None, check=None):  # noqa: A002 (absl's word)
+def setting(default, help, *, flag=None, check=None, applies=None):  # noqa: A002 (absl's word)
     """Declares a config field with its flag name, help text and check.
 
     Args:
@@ -41,9 +42,64 @@ def setting(default, help, *, flag=None, check=None):  # noqa: A002 (absl's word
         flag: the command-line name; None: the field's name.
         check: `check(name, value)` raising ValueError naming `name` (the
             flag, with dashes), or None. `None` values are not checked.
+        applies: a `When`: the runs the setting belongs to. Set outside
+            them (to another value than its default, or given as a flag),
+            it is refused; `flags.cfg` leaves it out. None: every run.
     """
-    metadata = {"flag": flag, "help": help, "check": check}
+    metadata = {"flag": flag, "help": help, "check": check, "applies": applies}
     return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class When:
+    """The runs a setting belongs to: those whose `field` is among `values`.
+
+    `field` may name a property (`noise_model`); `values` may instead be a
+    predicate `value -> bool` described by `text`.
+    """
+
+    field: str
+    values: tuple | None = None
+    predicate: typing.Callable | None = None
+    text: str = ""
+
+    def holds(self, config):
+        value = getattr(config, self.field)
+        return self.predicate(value) if self.predicate else value in self.values
+
+    def describe(self):
+        if self.text:
+            return self.text
+        field = _FIELDS_BY_NAME.get(self.field)
+        flag = flag_name(field) if field else self.field
+        return " or ".join(f"--{flag}={v}" for v in self.values)
+
+
+def refuse_inapplicable(config, given=None):
+    """Refuses settings outside the runs they belong to (`setting(applies=...)`).
+
+    Args:
+        config: a config dataclass whose fields are declared with `setting`.
+        given: names of the fields given as flags, which are refused even at
+            their default value; None checks only values other than the
+            default.
+
+    Raises:
+        ValueError: naming each such flag and the runs it belongs to.
+    """
+    refused = []
+    for field in dataclasses.fields(config):
+        applies = field.metadata.get("applies")
+        value = getattr(config, field.name)
+        set_here = field.name in given if given is not None else False
+        if applies is None or not (set_here or value != field.default) or applies.holds(config):
+            continue
+        refused.append(f"--{flag_name(field)}={_flag_text(value)} (only with {applies.describe()})")
+    if refused:
+        raise ValueError(
+            "These flags do not apply to this run and are refused rather than ignored: "
+            f"{'; '.join(refused)}. Remove them, or change the setting they depend on."
+        )
 
 
 def flag_name(field):
@@ -69,16 +125,23 @@ def check_fields(config):
 
 
 def to_flagfile(config, skip=()):
-    """The fields of a `setting` dataclass as absl flagfile lines (`--flag=value`)."""
+    """The fields of a `setting` dataclass as absl flagfile lines (`--flag=value`).
+
+    Settings that do not apply to the run (see `setting(applies=...)`) are
+    left out: the file records what the run used.
+    """
     lines = []
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
-        if value is None or field.name in skip:
+        applies = field.metadata.get("applies")
+        if value is None or field.name in skip or (applies and not applies.holds(config)):
             continue
-        if isinstance(value, (tuple, list)):
-            value = ",".join(map(str, value))
-        lines.append(f"--{flag_name(field)}={value}")
+        lines.append(f"--{flag_name(field)}={_flag_text(value)}")
     return "\n".join(lines) + "\n"
+
+
+def _flag_text(value):
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
 
 
 def from_dict(config_class, values, **overrides):
@@ -144,6 +207,22 @@ def _dataset(name, value):
     return value
 
 
+# The runs settings belong to (`setting(applies=...)`).
+ELR = When("loss", ("elr", "elr_plus"))
+ELR_PLUS = When("loss", ("elr_plus",))
+COSINE = When("schedule", ("cosine",))
+MULTISTEP = When("schedule", ("multistep",))
+SYNTHETIC = When(
+    "synthetic_noise", (True,), text="synthetic noise (--percent > 0 or --noise_matrix)"
+)
+SYMMETRIC = When("noise_model", ("symmetric",), text="symmetric noise (--noise=symmetric)")
+APPLICATIONS = When(
+    "arch",
+    predicate=lambda arch: PRESETS.get(arch, {}).get("builder") is applications_backbone,
+    text="a keras.applications --arch (resnet50, inception_resnet_v2)",
+)
+
+
 def _milestones(name, value):
     value = tuple(value)
     if not all(checks.is_int(m) and m >= 1 for m in value) or list(value) != sorted(value):
@@ -189,9 +268,14 @@ class TrainConfig:
         0.7,
         "Temporal-ensembling momentum of the targets, in [0, 1).",
         check=between(0.0, 1.0, high_open=True),
+        applies=ELR,
     )
     lam: float = setting(
-        3.0, "ELR regularisation strength lambda, >= 0.", flag="lambda", check=between(0.0)
+        3.0,
+        "ELR regularisation strength lambda, >= 0.",
+        flag="lambda",
+        check=between(0.0),
+        applies=ELR,
     )
     noise_rate: float = setting(
         0.0,
@@ -204,14 +288,18 @@ class TrainConfig:
         f"Synthetic noise model at rate --percent: {', '.join(noise.NOISE_NAMES)}. "
         "--asym is short for --noise=asymmetric; --noise_matrix sets --noise=matrix.",
         check=choice(noise.NOISE_NAMES),
+        applies=SYNTHETIC,
     )
     asymmetric: bool = setting(
         False,
         "Asymmetric (class-dependent) noise, the data set's class map (--noise=asymmetric).",
         flag="asym",
+        applies=SYNTHETIC,
     )
     include_true_class: bool = setting(
-        True, "Symmetric noise may redraw the true class (as the reference)."
+        True,
+        "Symmetric noise may redraw the true class (as the reference).",
+        applies=SYMMETRIC,
     )
     noise_matrix: str | None = setting(None, ".npy [C, C] transition matrix for synthetic noise.")
     seed: int = setting(
@@ -248,21 +336,31 @@ class TrainConfig:
         check=choice(SCHEDULES),
     )
     restart_epochs: int = setting(
-        10, "Cosine schedule: epochs per restart.", flag="t0", check=checks.positive_int
+        10,
+        "Cosine schedule: epochs per restart.",
+        flag="t0",
+        check=checks.positive_int,
+        applies=COSINE,
     )
     min_lr: float = setting(
-        1e-3, "Cosine schedule: minimum learning rate.", flag="eta_min", check=between(0.0)
+        1e-3,
+        "Cosine schedule: minimum learning rate.",
+        flag="eta_min",
+        check=between(0.0),
+        applies=COSINE,
     )
     milestones: tuple = setting(
         (40, 80),
         "Multistep schedule: epochs at which lr is multiplied by gamma.",
         check=_milestones,
+        applies=MULTISTEP,
     )
     decay_factor: float = setting(
         0.01,
         "Multistep schedule: decay factor.",
         flag="gamma",
         check=between(0.0, 1.0, low_open=True),
+        applies=MULTISTEP,
     )
     cifar_n_label: str | None = setting(
         None, "CIFAR-N label set: aggre, random1, random2, random3, worst; noisy100."
@@ -283,13 +381,18 @@ class TrainConfig:
     image_size: int | None = setting(
         None,
         "Crop size for clothing1m, webvision, folder and csv (default: theirs; 64 for "
-        "folder and csv).",
-        check=checks.positive_int,
+        f"folder and csv), at most {checks.MAX_IMAGE_SIZE}.",
+        check=checks.image_size,
     )
     skip_unreadable: bool = setting(
         False,
         "folder/csv: skip unreadable or missing images (and empty classes), logging how "
         "many, instead of stopping with an error naming them.",
+    )
+    skip_duplicates: bool = setting(
+        False,
+        "csv: keep the first row of an image listed more than once (with the same "
+        "label), logging how many, instead of stopping with an error naming the lines.",
     )
     augment: bool = setting(
         True, "Random crop/flip augmentation of training images (ELR-SPEC inputs)."
@@ -297,6 +400,7 @@ class TrainConfig:
     weights: str = setting(
         "imagenet",
         "Pretrained weights for keras.applications backbones: imagenet, none or a path.",
+        applies=APPLICATIONS,
     )
     table_dtype: str = setting(
         "float32",
@@ -353,31 +457,38 @@ class TrainConfig:
         "ELR+: mixup Beta(alpha, alpha) parameter; 0 turns mixup off.",
         flag="malpha",
         check=between(0.0),
+        applies=ELR_PLUS,
     )
     ema_alpha: float = setting(
         0.997,
         "ELR+: final weight-averaging momentum, in [0, 1).",
         flag="ealpha",
         check=between(0.0, 1.0, high_open=True),
+        applies=ELR_PLUS,
     )
     ema_update: bool = setting(
         True,
         "ELR+: ramp the averaging momentum over --ema_step steps "
         "(else the running-mean schedule min(1 - 1/(step+1), ealpha)).",
+        applies=ELR_PLUS,
     )
     ema_step: int = setting(
-        40000, "ELR+: ramp length of the averaging momentum, in optimizer steps."
+        40000,
+        "ELR+: ramp length of the averaging momentum, in optimizer steps.",
+        applies=ELR_PLUS,
     )
     coef_step: int = setting(
         0,
         "ELR+: ramp length of the ELR term, in optimizer steps (0: no ramp).",
         check=checks.non_negative_int,
+        applies=ELR_PLUS,
     )
     label_reweighting: str = setting(
         "auto",
         "ELR+: the label term uses y_mix * q renormalised: auto (on iff "
         "100 classes, as the reference), on or off.",
         check=choice(LABEL_REWEIGHTING),
+        applies=ELR_PLUS,
     )
     data_order: str = setting(
         "separate",
@@ -385,6 +496,7 @@ class TrainConfig:
         "every epoch, as the reference's two loaders) or shared (both networks "
         "train on the same batch).",
         check=choice(DATA_ORDERS),
+        applies=ELR_PLUS,
     )
     teacher_span: str = setting(
         "epoch",
@@ -393,6 +505,7 @@ class TrainConfig:
         "train during a network's pass), a number of steps, or step (the latest "
         "averages every step).",
         check=teacher_span_flag,
+        applies=ELR_PLUS,
     )
 
     def __post_init__(self):
@@ -401,6 +514,8 @@ class TrainConfig:
     def validate(self):
         """Raises ValueError naming the first bad flag; returns self (run on creation)."""
         check_fields(self)
+        _ = self.noise_model  # Refuses --asym, --noise_matrix and --noise that disagree.
+        refuse_inapplicable(self)
         # The reference's Clothing1M config carries ema_step=-1 with the ramp off.
         if self.ema_update:
             checks.non_negative_int("--ema_step", self.ema_step)
@@ -408,7 +523,6 @@ class TrainConfig:
             raise ValueError(
                 f"`--ema_step` must be an integer. Received: --ema_step={self.ema_step!r}"
             )
-        _ = self.noise_model  # Refuses --asym, --noise_matrix and --noise that disagree.
         if self.noise_matrix and self.noise_rate > 0:
             raise ValueError(
                 "`--percent` does not apply with --noise_matrix: the matrix sets the rate. "
@@ -480,3 +594,6 @@ class TrainConfig:
     def from_dict(cls, values, **overrides):
         """Builds a config from a dict of every field (a `config.json`)."""
         return from_dict(cls, values, **overrides)
+
+
+_FIELDS_BY_NAME = {field.name: field for field in dataclasses.fields(TrainConfig)}

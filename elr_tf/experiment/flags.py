@@ -11,9 +11,9 @@ import dataclasses
 import os
 import sys
 
-from absl import flags
+from absl import flags, logging
 
-from elr_tf.experiment.config import TrainConfig, flag_kind, flag_name
+from elr_tf.experiment.config import TrainConfig, flag_kind, flag_name, refuse_inapplicable
 
 _DEFINE = {
     bool: flags.DEFINE_bool,
@@ -46,11 +46,21 @@ def define_flags(config_class=TrainConfig, flag_values=flags.FLAGS):
     return holders
 
 
-def config_from_flags(holders, config_class=TrainConfig):
+def config_from_flags(holders, config_class=TrainConfig, command_line=None):
     """Builds `config_class` from parsed flag holders.
 
     List flags become tuples of ints; a value that is not an integer raises
-    ValueError naming the flag.
+    ValueError naming the flag. A flag typed on the command line (even at
+    its default value) for a run it does not apply to is refused
+    (`config.refuse_inapplicable`); one that comes from a flagfile is left
+    at its default and named in a log line. On `--resume` the saved run
+    decides (`run_dir.resume_config`).
+
+    Args:
+        holders: the `define_flags` holders, parsed.
+        config_class: the config dataclass.
+        command_line: the arguments as typed (flagfiles not expanded);
+            None: `sys.argv[1:]`.
     """
     values = {}
     for field in dataclasses.fields(config_class):
@@ -58,7 +68,61 @@ def config_from_flags(holders, config_class=TrainConfig):
         if flag_kind(field) is tuple:
             value = _int_tuple(flag_name(field), value)
         values[field.name] = value
-    return config_class(**values)
+    if values.get("resume"):
+        return config_class(**values)  # The saved run decides (`resume_config`).
+    # A flagfile is a template shared by runs (a config's --lambda also
+    # serves its --loss=ce baseline): its settings that do not apply are
+    # left at their defaults, named in one log line. A flag typed on the
+    # command line that does not apply is refused.
+    typed = _typed_fields(config_class, command_line)
+    unused = [
+        field
+        for field in dataclasses.fields(config_class)
+        if field.name in given_fields(holders)
+        and field.name not in typed
+        and field.metadata.get("applies") is not None
+        and not field.metadata["applies"].holds(_Values(config_class, values))
+    ]
+    if unused:
+        logging.warning(
+            "Not used by this run, from the flagfile: %s.",
+            "; ".join(
+                f"--{flag_name(f)}={values[f.name]} (only with {f.metadata['applies'].describe()})"
+                for f in unused
+            ),
+        )
+        values.update({f.name: f.default for f in unused})
+    config = config_class(**values)
+    refuse_inapplicable(config, given_fields(holders) & typed)
+    return config
+
+
+class _Values:
+    # Field values (and the config's properties) before the config is made.
+    def __init__(self, config_class, values):
+        self.__dict__.update(values)
+        self._class = config_class
+
+    def __getattr__(self, name):
+        prop = getattr(self._class, name, None)
+        if isinstance(prop, property):
+            return prop.fget(self)
+        raise AttributeError(name)
+
+
+def _typed_fields(config_class, command_line):
+    """Fields whose flag is typed in `command_line` itself (not in a flagfile)."""
+    by_flag = {flag_name(f): f.name for f in dataclasses.fields(config_class)}
+    typed = set()
+    for token in sys.argv[1:] if command_line is None else command_line:
+        name = token.lstrip("-").split("=", 1)[0]
+        if not token.startswith("-") or name == "flagfile":
+            continue
+        if name not in by_flag and name.startswith("no"):
+            name = name[2:]
+        if name in by_flag:
+            typed.add(by_flag[name])
+    return typed
 
 
 def given_fields(holders):
@@ -107,7 +171,7 @@ def config_from_argv(argv, config_class=TrainConfig):
     flag_values = flags.FlagValues()
     holders = define_flags(config_class, flag_values)
     flag_values(["elr_tf", *argv])
-    return config_from_flags(holders, config_class)
+    return config_from_flags(holders, config_class, command_line=argv)
 
 
 def _int_tuple(name, items):

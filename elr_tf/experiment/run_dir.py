@@ -1,14 +1,27 @@
 """The run directory: where a run's files go, and resuming it.
 
-`resolve_run_dir` creates (or, on resume, reopens) `<output_dir>/<name>`;
-`resume_config` rebuilds a resumed run's settings from its `config.json`;
-`write_settings` writes `config.json` and `flags.cfg`.
+`claim_run_dir` creates (or, on resume, reopens) `<output_dir>/<name>` and
+holds it for the run's life; `resume_config` rebuilds a resumed run's
+settings from its `config.json`; `write_settings` writes `config.json` and
+`flags.cfg`.
+
+Two runs never share a folder. A run owns its folder through the file
+`OWNER` in it: created exclusively (so of two runs started together with
+one name exactly one gets the folder), and locked (`fcntl.flock`) until the
+run ends, so a `--resume` of a run another process is training is refused.
+A lock dies with its process: a killed run's folder can be resumed at once.
 """
 
+import contextlib
 import dataclasses
+import datetime
+import fcntl
 import json
 import os
+import socket
 import time
+
+from absl import logging
 
 from elr_tf.experiment.checkpointing import atomic_write_text
 from elr_tf.experiment.config import TrainConfig, flag_name
@@ -16,32 +29,153 @@ from elr_tf.experiment.config import TrainConfig, flag_name
 # Settings a resumed run takes from the command line (see `resume_config`).
 _RESUME_OVERRIDES = ("resume", "epochs", "verbose")
 
+# The file that marks (and, locked, holds) a run's folder.
+OWNER = ".owner.json"
 
-def resolve_run_dir(config, multi_worker=False):
-    """Creates (or, on resume, reopens) the run directory.
 
-    A new run never overwrites an old one: an existing non-empty `<name>`
-    gets a time stamp appended (an empty one, e.g. left by a failed start,
-    is reused). Multi-worker runs keep the plain name so that all workers
-    agree on it.
+class RunClaim:
+    """A run's hold on its folder: the locked `OWNER` file, released on exit."""
+
+    def __init__(self, run_dir, fd):
+        self.run_dir = run_dir
+        self._fd = fd
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def release(self):
+        """Unlocks the folder (the `OWNER` file stays: the folder is the run's)."""
+        if self._fd is not None:
+            os.close(self._fd)  # Closing the descriptor drops its flock.
+            self._fd = None
+
+    def abandon(self):
+        """Releases, and removes the folder if the run wrote nothing into it."""
+        self.release()
+        if set(os.listdir(self.run_dir)) <= {OWNER}:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(self.run_dir, OWNER))
+            os.rmdir(self.run_dir)
+
+
+def claim_run_dir(config, multi_worker=False):
+    """Creates (or, on resume, reopens) the run directory and holds it.
+
+    A new run takes `<output_dir>/<name>` if no run has it (an empty folder,
+    e.g. left by a failed start, is taken), else the first free
+    `<name>-2`, `<name>-3`, ..., and says so in one log line. Multi-worker
+    runs keep the plain name, so that all workers agree on it, and do not
+    lock it.
+
+    Returns:
+        `(run_dir, claim)`: the folder, and the `RunClaim` to release when
+        the run ends (a context manager).
+
+    Raises:
+        ValueError: the folder cannot be created, or (on resume) another
+            process is training the run.
     """
     if config.resume:
-        return config.resume
-    run_dir = os.path.join(config.output_dir, config.name)
-    # Any existing content (even checkpoints without a config.json) belongs
-    # to another run: never train on top of it.
-    if not multi_worker and os.path.isdir(run_dir) and os.listdir(run_dir):
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = f"{run_dir}-{stamp}"
+        return config.resume, _hold(config.resume, new=False)
+    base = os.path.join(config.output_dir, config.name)
+    _make_dirs(config.output_dir, config)
+    if multi_worker:
+        _make_dirs(base, config)
+        return base, RunClaim(base, None)
+    run_dir, number = base, 1
+    while True:
+        claim = _try_claim(run_dir, config)
+        if claim is not None:
+            break
+        number += 1
+        run_dir = f"{base}-{number}"
+    if run_dir != base:
+        logging.warning(
+            "--name=%s is in use by a run started %s; this run is %s.",
+            config.name,
+            _started(base),
+            run_dir,
+        )
+    return run_dir, claim
+
+
+def _make_dirs(path, config):
     try:
-        os.makedirs(run_dir, exist_ok=True)
+        os.makedirs(path, exist_ok=True)
     except OSError as error:
+        raise _cannot_create(path, config, error.strerror) from None
+
+
+def _cannot_create(path, config, reason):
+    return ValueError(
+        f"Cannot create the run directory {path} ({reason}): "
+        "`--output_dir` and `--name` must name a directory that can be created. "
+        f"Received: --output_dir={config.output_dir!r}, --name={config.name!r}"
+    )
+
+
+def _try_claim(run_dir, config):
+    # The folder is free when it does not exist or is empty; the exclusive
+    # creation of OWNER decides between runs that see it free together.
+    try:
+        os.mkdir(run_dir)
+    except FileExistsError:
+        if not os.path.isdir(run_dir):
+            raise _cannot_create(run_dir, config, "a file has that name") from None
+        if os.listdir(run_dir):
+            return None
+    except OSError as error:
+        raise _cannot_create(run_dir, config, error.strerror) from None
+    try:
+        return _hold(run_dir, new=True)
+    except FileExistsError:
+        return None
+
+
+def _hold(run_dir, new):
+    path = os.path.join(run_dir, OWNER)
+    flags = os.O_RDWR | os.O_CREAT | (os.O_EXCL if new else 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
         raise ValueError(
-            f"Cannot create the run directory {run_dir} ({error.strerror}): "
-            "`--output_dir` and `--name` must name a directory that can be created. "
-            f"Received: --output_dir={config.output_dir!r}, --name={config.name!r}"
+            f"`--resume={run_dir}` is being trained by another process "
+            f"({_owner_text(run_dir)}). Wait for it to end, or stop it first."
         ) from None
-    return run_dir
+    record = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps(record).encode())
+    os.fsync(fd)
+    return RunClaim(run_dir, fd)
+
+
+def _owner_text(run_dir):
+    try:
+        with open(os.path.join(run_dir, OWNER)) as f:
+            record = json.load(f)
+        return f"pid {record['pid']} on {record['host']}, started {record['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "owner unknown"
+
+
+def _started(run_dir):
+    # When the run in `run_dir` started: its OWNER record, else (a folder
+    # of other files) the folder's time.
+    try:
+        with open(os.path.join(run_dir, OWNER)) as f:
+            return f"at {json.load(f)['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        stamp = time.localtime(os.path.getmtime(run_dir))
+        return "at " + time.strftime("%Y-%m-%dT%H:%M:%S", stamp) + " (folder time)"
 
 
 def load_config(run_dir, **overrides):

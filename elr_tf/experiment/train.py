@@ -77,14 +77,20 @@ def train(config, callbacks=(), given=None):
     # Before any other TF op: a multi-worker strategy must come first.
     strategy = make_strategy(config.gpus)
     chief = is_chief(strategy)
-    run_dir = run_dir_lib.resolve_run_dir(config, multi_worker=cluster_size() > 1)
-    try:
-        run = assemble(config, strategy=strategy)
-    except BaseException:
-        # A failed start leaves no stub behind, so a retry gets the same name.
-        if not config.resume and not os.listdir(run_dir):
-            os.rmdir(run_dir)
-        raise
+    run_dir, claim = run_dir_lib.claim_run_dir(config, multi_worker=cluster_size() > 1)
+    with claim:
+        try:
+            run = assemble(config, strategy=strategy)
+        except BaseException:
+            # A failed start leaves no stub behind, so a retry gets the same name.
+            if not config.resume:
+                claim.abandon()
+            raise
+        return _train_in(run, run_dir, chief, callbacks)
+
+
+def _train_in(run, run_dir, chief, callbacks):
+    config, strategy = run.config, run.strategy
     # Other workers of a multi-worker run write their logs and checkpoints
     # beside the chief's, never over them.
     out_dir = (
@@ -179,6 +185,14 @@ def _fit(run, initial_epoch, callbacks, verbose, guard):
             verbose=verbose,
             shuffle=False,
         )
+    except tf.errors.ResourceExhaustedError:
+        config = run.config
+        raise ValueError(
+            f"Training ran out of memory with batches of --bs={config.batch_size} images of "
+            f"{'x'.join(map(str, data.image_shape))} on --arch={config.arch}. Lower --bs or "
+            "--image_size, or use a smaller --arch. The last good checkpoint, if any, is "
+            "kept (resume with --resume)."
+        ) from None
     except tf.errors.InvalidArgumentError as error:
         if "Non-finite logits" not in str(error):
             _raise_naming_unreadable_images(data)

@@ -36,6 +36,7 @@ final test accuracy is on the 10,000 clean test images; seconds per epoch
 are training time only (for ELR+ both networks).
 """
 
+import importlib.util
 import json
 import os
 
@@ -289,6 +290,11 @@ def main(argv):
     del argv
     _check_choices("frameworks", _FRAMEWORKS.value, FRAMEWORKS)
     _check_choices("methods", _METHODS.value, METHODS)
+    if "pytorch" in _FRAMEWORKS.value and importlib.util.find_spec("torch") is None:
+        raise app.UsageError(
+            "--frameworks=pytorch needs torch: pip install -r "
+            "scripts/benchmarks/requirements-bench.txt (or pass --frameworks=elr_tf)."
+        )
     try:
         noises = [float(v) for v in _NOISE.value]
         seeds = [int(v) for v in _SEEDS.value]

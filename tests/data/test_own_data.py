@@ -141,7 +141,13 @@ def test_folder_errors(tmp_path, caplog):
 
 def _write_csv_images(root):
     for k, (name, height, width, fmt) in enumerate(
-        [("i/0.png", 12, 16, "png"), ("i/1.jpg", 20, 10, "jpg"), ("i/2.png", 9, 14, "grey")]
+        [
+            ("i/0.png", 12, 16, "png"),
+            ("i/1.jpg", 20, 10, "jpg"),
+            ("i/2.png", 9, 14, "grey"),
+            ("i/3.png", 10, 10, "png"),
+            ("i/4.jpg", 10, 12, "jpg"),
+        ]
     ):
         write_any_image(os.path.join(root, name), height, width, fmt, 40 * k)
 
@@ -149,7 +155,7 @@ def _write_csv_images(root):
 def test_csv_integer_and_name_labels(tmp_path):
     _write_csv_images(tmp_path)
     absolute = os.path.join(str(tmp_path), "i", "2.png")
-    rows = ["i/0.png,0", "i/1.jpg,2", f"{absolute},2", "i/0.png, 2", "i/1.jpg,0"]
+    rows = ["i/0.png,0", "i/1.jpg,2", f"{absolute},2", "i/3.png, 2", "i/4.jpg,0"]
     write_lines(str(tmp_path / "a.csv"), ["path,label"] + rows)
     data = load_dataset("csv", tmp_path / "a.csv", image_size=8, val_fraction=0.0)
     # Integer labels: classes "0".."max"; label 1 has no example.
@@ -160,7 +166,7 @@ def test_csv_integer_and_name_labels(tmp_path):
     images, _, _ = one_epoch(make_train_dataset(data, 5, seed=0))
     assert images.shape == (5, 8, 8, 3)
 
-    names = ["i/0.png,zebra", "i/1.jpg,ant", "i/2.png,zebra", "i/1.jpg,ant"]
+    names = ["i/0.png,zebra", "i/1.jpg,ant", "i/2.png,zebra", "i/3.png,ant"]
     write_lines(str(tmp_path / "b.csv"), names)  # No header.
     data = load_dataset("csv", tmp_path / "b.csv", val_fraction=0.5)
     assert data.class_names == ("ant", "zebra")
@@ -264,3 +270,45 @@ def test_dataset_names_and_class_names(tmp_path):
     with pytest.raises(ValueError, match="num_classes=10 names. Received 2"):
         dataclasses.replace(tiny, class_names=("a", "b"))
     assert isinstance(tiny, NoisyData)
+
+
+def test_csv_image_listed_twice_is_refused_naming_the_lines_or_kept_once(tmp_path, caplog):
+    _write_csv_images(tmp_path)
+    absolute = os.path.join(str(tmp_path), "i", "0.png")
+    rows = ["i/0.png,a", "i/1.jpg,b", "i/2.png,a", f"{absolute},a", "i/3.png,b", "i/4.jpg,b"]
+    write_lines(str(tmp_path / "d.csv"), ["path,label", *rows, "i/1.jpg,b"])
+    with pytest.raises(
+        ValueError,
+        match=r"2 image files are listed more than once, e.g. .*0.png on lines 2, 5; "
+        r".*1.jpg on lines 3, 8",
+    ):
+        load_dataset("csv", tmp_path / "d.csv")
+    with caplog.at_level(logging.WARNING):
+        data = load_dataset("csv", tmp_path / "d.csv", skip_duplicates=True, val_fraction=0.5)
+    assert "2 image files are listed more than once" in caplog.text and "d.csv:5" in caplog.text
+    assert data.num_examples == 5
+    # No file in both train and validation (the validation set is also the test set).
+    real = [os.path.realpath(p) for p in (*data.train.paths, *data.val.paths)]
+    assert len(set(real)) == len(real) == 5
+
+
+def test_csv_image_with_two_labels_is_refused(tmp_path):
+    _write_csv_images(tmp_path)
+    write_lines(str(tmp_path / "two.csv"), ["i/0.png,cat", "i/1.jpg,dog", "i/0.png,dog"])
+    for skip in (False, True):
+        with pytest.raises(
+            ValueError,
+            match=r"listed with different labels, e.g. .*0.png on line 1 'cat', line 3 'dog'",
+        ):
+            load_dataset("csv", tmp_path / "two.csv", skip_duplicates=skip)
+
+
+def test_a_class_without_training_examples_after_the_split_is_named(tmp_path, caplog):
+    _write_csv_images(tmp_path)
+    rows = ["i/0.png,cat", "i/1.jpg,cat", "i/2.png,cat", "i/3.png,cat", "i/4.jpg,owl"]
+    write_lines(str(tmp_path / "rare.csv"), rows)
+    with caplog.at_level(logging.WARNING):
+        data = load_dataset("csv", tmp_path / "rare.csv", val_fraction=0.5)
+    assert "1 classes have no training example after the split" in caplog.text
+    assert "['owl']" in caplog.text
+    assert 1 not in data.train.labels

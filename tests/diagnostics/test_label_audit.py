@@ -376,3 +376,11 @@ def test_suspects_grid_from_memory_and_from_files(tmp_path):
     assert (tmp_path / "f.png").stat().st_size > 0
     with pytest.raises(ValueError, match="ids of the example set.*\\[9\\]"):
         suspects.suspect_images(on_disk, [9])
+
+
+def test_a_plain_keras_model_is_named_as_not_an_elr_model():
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="plain")
+    with pytest.raises(
+        ValueError, match=r"must be an ELR model .* the Keras model 'plain' of type Sequential"
+    ):
+        elr_tf.find_label_issues(plain, np.zeros(4, "int64"))

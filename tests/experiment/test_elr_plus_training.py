@@ -55,7 +55,6 @@ def test_clothing1m_elr_plus_config_on_tiny_folder(tmp_path):
         tmp_path,
         "elr_plus_clothing1m.cfg",
         f"--data_dir={tmp_path / 'clothing1m'}",
-        "--weights=none",
         "--image_size=16",
         "--bs=8",
         "--balanced_batches=2",
@@ -69,7 +68,6 @@ def test_webvision_elr_plus_config_on_tiny_folder(tmp_path):
         tmp_path,
         "elr_plus_webvision.cfg",
         f"--data_dir={tmp_path / 'webvision'}",
-        "--weights=none",
         "--image_size=16",
         "--bs=4",
     )

@@ -203,3 +203,50 @@ def test_full_disk_while_checkpointing_exits_cleanly_naming_the_path(tmp_path):
     assert result.returncode == 1, result.stderr[-2000:]
     assert "No space left to write" in result.stderr and "epoch-0001.weights.h5" in result.stderr
     assert "MiB free" in result.stderr and "Traceback" not in result.stderr
+
+
+def _script(*args):
+    return subprocess.run(
+        [sys.executable, "scripts/train.py", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+def test_an_image_size_past_the_bound_is_one_line_and_leaves_no_folder(tmp_path):
+    result = _script(
+        "--dataset=folder",
+        f"--data_dir={tmp_path}",
+        "--image_size=100000",
+        f"--output_dir={tmp_path}/runs",
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Error: `--image_size` must be at most 4096 pixels a side" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [("[1, 2]", "must be a mapping of settings"), ("not json", "is not valid JSON")],
+)
+def test_a_resume_of_a_config_json_that_is_not_settings_names_the_file(tmp_path, content, message):
+    (tmp_path / "config.json").write_text(content)
+    result = _script(f"--resume={tmp_path}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{tmp_path}/config.json" in result.stderr and message in result.stderr
+
+
+def test_data_errors_in_the_program_name_the_flags(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"--data_dir='"):
+        train(_config(tmp_path, "--dataset=folder", f"--data_dir={tmp_path}/none", "--percent=0"))
+    with pytest.raises(
+        ValueError, match=r"`--image_size` applies only to .*--dataset='fashion_mnist'"
+    ):
+        train(_config(tmp_path, "--image_size=8"))
+    (tmp_path / "pets" / "cat").mkdir(parents=True)
+    (tmp_path / "pets" / "dog").mkdir()
+    with pytest.raises(ValueError, match=r"pass --skip_unreadable to drop"):
+        train(_config(tmp_path, "--dataset=folder", f"--data_dir={tmp_path}/pets", "--percent=0"))
+    assert not (tmp_path / "run").exists()

@@ -11,7 +11,7 @@ from file_layouts import write_image, write_lines
 from elr_tf.experiment.flags import config_from_argv
 from elr_tf.experiment.train import train
 
-TINY = ["--arch=tiny_cnn", "--bs=8", "--epochs=1", "--verbose=0", "--weights=none"]
+TINY = ["--arch=tiny_cnn", "--bs=8", "--epochs=1", "--verbose=0"]
 
 
 def _folder(root, classes=("cat", "dog", "emu"), per_class=6):

@@ -4,6 +4,7 @@ Searches run offline on 600 Fashion-MNIST examples, `tiny_cnn`, 1-2 epochs.
 """
 
 import csv
+import dataclasses
 import os
 import subprocess
 import sys
@@ -234,7 +235,7 @@ def test_bad_options_raise_naming_the_option(tmp_path, options, message):
 
 def test_bad_config_for_tuning_is_refused(tmp_path):
     with pytest.raises(ValueError, match="--loss='ce'"):
-        tuning.run_search(_config(tmp_path, "--loss=ce"))
+        tuning.run_search(dataclasses.replace(_config(tmp_path), loss="ce"))
     with pytest.raises(ValueError, match="--percent=1.5"):
         tuning.run_search(_config(tmp_path, "--percent=1.5"))
 

@@ -50,7 +50,12 @@ from elr_tf.data.sources import _common
 
 # The `load_dataset` arguments a source may take, with their values when not
 # given. A source lists the ones it takes in `DataSource.options`.
-LOAD_OPTIONS = {"cifar_n_label": None, "image_size": None, "skip_unreadable": False}
+LOAD_OPTIONS = {
+    "cifar_n_label": None,
+    "image_size": None,
+    "skip_unreadable": False,
+    "skip_duplicates": False,
+}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -260,6 +265,7 @@ def load_dataset(
     noisy_labels_file=None,
     image_size=None,
     skip_unreadable=False,
+    skip_duplicates=False,
 ):
     """Loads a data set with a stable id on every training example.
 
@@ -295,6 +301,8 @@ def load_dataset(
         image_size: crop size (int or `(H, W)`) of file-backed images.
         skip_unreadable: drop unreadable images with a warning instead of
             raising (`folder`, `csv`).
+        skip_duplicates: keep the first of rows naming one image file (by
+            resolved path) with a warning, instead of raising (`csv`).
 
     Returns:
         A `NoisyData` whose `source` is the data set's `DataSource`.
@@ -309,15 +317,15 @@ def load_dataset(
         num_train = checks.positive_int("num_train", num_train)
     checks.number_in("val_fraction", val_fraction, 0.0, 1.0, high_open=True)
     split_seed = checks.non_negative_int("split_seed", split_seed)
-    if not isinstance(skip_unreadable, bool):
-        raise ValueError(
-            f"`skip_unreadable` must be a bool. Received: skip_unreadable={skip_unreadable!r}"
-        )
     given = {
         "cifar_n_label": cifar_n_label,
         "image_size": image_size,
         "skip_unreadable": skip_unreadable,
+        "skip_duplicates": skip_duplicates,
     }
+    for option in ("skip_unreadable", "skip_duplicates"):
+        if not isinstance(given[option], bool):
+            raise ValueError(f"`{option}` must be a bool. Received: {option}={given[option]!r}")
     for option, value in given.items():
         if option not in source.options and value is not LOAD_OPTIONS[option]:
             takers = [n for n in names() if option in _SOURCES[n].options]
@@ -352,6 +360,20 @@ def load_dataset(
     return data
 
 
+def _warn_of_classes_without_training_examples(source, raw, train):
+    had = np.bincount(raw.train.labels, minlength=raw.num_classes) > 0
+    absent = np.flatnonzero(had & (np.bincount(train.labels, minlength=raw.num_classes) == 0))
+    if absent.size:
+        names = [raw.class_names[c] if raw.class_names else str(c) for c in absent]
+        logging.warning(
+            "%s: %d classes have no training example after the split (all went to "
+            "validation, or num_train left them out): %s. The model cannot learn them.",
+            source.name,
+            absent.size,
+            names[: _common.NAMES_SHOWN],
+        )
+
+
 def _split(source, raw, num_train, val_fraction, split_seed):
     """The shared steps: subset, train/val split, test; ids unchanged."""
     rng = np.random.default_rng(split_seed)
@@ -366,6 +388,7 @@ def _split(source, raw, num_train, val_fraction, split_seed):
         logging.warning(
             "%s has no test split and val_fraction=0: the test set is empty.", source.name
         )
+    _warn_of_classes_without_training_examples(source, raw, train)
     return NoisyData(
         name=source.name,
         train=train,

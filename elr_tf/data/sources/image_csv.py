@@ -112,7 +112,54 @@ def read_image_csv(path):
     return line_numbers, paths, labels, class_names
 
 
-def load(data_dir, *, image_size=None, skip_unreadable=False):
+def one_row_per_image(csv_path, line_numbers, paths, labels, class_names, skip_duplicates):
+    """Positions of the rows to keep: one per image file, by resolved path.
+
+    A file listed twice would be counted twice and could land in both the
+    training and the validation split. Rows naming one file with two labels
+    are refused; with one label they are refused too unless
+    `skip_duplicates`, which keeps the first row of each and logs how many
+    went.
+
+    Returns:
+        int64 positions into the rows, in row order.
+    """
+    rows = {}
+    for k, path in enumerate(paths):
+        rows.setdefault(os.path.realpath(path), []).append(k)
+    repeated = [ks for ks in rows.values() if len(ks) > 1]
+    clashing = [ks for ks in repeated if len({int(labels[k]) for k in ks}) > 1]
+    if clashing:
+        ks = clashing[0]
+        listed = ", ".join(f"line {line_numbers[k]} {class_names[labels[k]]!r}" for k in ks)
+        raise ValueError(
+            f"{csv_path}: {len(clashing)} image files are listed with different labels, "
+            f"e.g. {paths[ks[0]]} on {listed}. Give each image one label."
+        )
+    if repeated and not skip_duplicates:
+        named = [
+            f"{paths[ks[0]]} on lines {', '.join(str(line_numbers[k]) for k in ks)}"
+            for ks in repeated[: _common.NAMES_SHOWN]
+        ]
+        raise ValueError(
+            f"{csv_path}: {len(repeated)} image files are listed more than once, e.g. "
+            f"{'; '.join(named)}. A repeated image counts twice and can fall in both the "
+            "training and the validation split: remove the repeats, or pass "
+            "skip_duplicates=True to keep the first row of each."
+        )
+    if repeated:
+        logging.warning(
+            "%s: %d image files are listed more than once; the first row of each is "
+            "kept and %d repeats dropped, e.g. %s.",
+            csv_path,
+            len(repeated),
+            sum(len(ks) - 1 for ks in repeated),
+            [f"{csv_path}:{line_numbers[ks[1]]}" for ks in repeated[: _common.NAMES_SHOWN]],
+        )
+    return np.asarray(sorted(ks[0] for ks in rows.values()), dtype=np.int64)
+
+
+def load(data_dir, *, image_size=None, skip_unreadable=False, skip_duplicates=False):
     """Reads the images listed in the CSV file `data_dir` (file-backed)."""
     csv_path = _common.require_data_dir("csv", data_dir, "the CSV file")
     image_shape, resize_size = _common.file_image_shape(
@@ -125,6 +172,9 @@ def load(data_dir, *, image_size=None, skip_unreadable=False):
             "one sub-folder per class)."
         )
     line_numbers, paths, labels, class_names = read_image_csv(csv_path)
+    first = one_row_per_image(csv_path, line_numbers, paths, labels, class_names, skip_duplicates)
+    line_numbers, paths = [line_numbers[k] for k in first], [paths[k] for k in first]
+    labels = labels[first]
     where = [f"{csv_path}:{n}" for n in line_numbers]
     missing = [k for k, p in enumerate(paths) if not os.path.isfile(p)]
     if missing and not skip_unreadable:
@@ -163,4 +213,10 @@ def load(data_dir, *, image_size=None, skip_unreadable=False):
     )
 
 
-register(DataSource(name="csv", load=load, **_common.OWN_IMAGES))
+register(
+    DataSource(
+        name="csv",
+        load=load,
+        **{**_common.OWN_IMAGES, "options": (*_common.OWN_IMAGES["options"], "skip_duplicates")},
+    )
+)

@@ -35,6 +35,13 @@ from elr_tf.data.sources import DataSource, RawData, _common, register
 # lower case).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 
+# Bounds of the folder walk: entries listed (files and folders; WebVision's
+# 2.4M images fit, a walk into the wrong tree, e.g. `/`, stops early) and
+# folder depth below a class folder. Past either, loading stops with an
+# error naming the folder.
+MAX_WALK_ENTRIES = 5_000_000
+MAX_WALK_DEPTH = 32
+
 
 def is_image_file_name(name):
     """True when `name` ends in one of `IMAGE_EXTENSIONS`, in any case."""
@@ -49,6 +56,13 @@ def list_image_folder(data_dir):
     recursively and sorted by path. Files without an image extension are
     left out, with a warning naming a few of them.
 
+    Symbolic links are followed, and each real folder and file is read
+    once: a link back to a folder it is inside (a cycle) is refused,
+    naming it; a folder or file reached twice is counted once, with a
+    warning; one file (by resolved path) in two classes is refused. The
+    walk stops with an error past `MAX_WALK_ENTRIES` entries or
+    `MAX_WALK_DEPTH` levels.
+
     Args:
         data_dir: the folder.
 
@@ -58,7 +72,8 @@ def list_image_folder(data_dir):
 
     Raises:
         FileNotFoundError: `data_dir` is not a directory.
-        ValueError: `data_dir` has no class sub-folders.
+        ValueError: `data_dir` has no class sub-folders, a symlink cycle,
+            a file in two classes, or more than the walk's bounds.
 
     Example:
 
@@ -87,17 +102,10 @@ def list_image_folder(data_dir):
             len(stray),
             stray[: _common.NAMES_SHOWN],
         )
-    classes, others = {}, []
-    for name in class_names:
-        files = []
-        for root, dirs, names in os.walk(os.path.join(data_dir, name), followlinks=True):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            for file_name in names:
-                if file_name.startswith("."):
-                    continue
-                path = os.path.join(root, file_name)
-                (files if is_image_file_name(file_name) else others).append(path)
-        classes[name] = sorted(files)
+    walk = _Walk(data_dir)
+    classes = {name: walk.images(os.path.join(data_dir, name), name) for name in class_names}
+    walk.report()
+    others = walk.others
     if others:
         logging.warning(
             "Image folder %s: %d files without an image extension %s are not used, e.g. %s.",
@@ -150,3 +158,90 @@ def load(data_dir, *, image_size=None, skip_unreadable=False):
 
 
 register(DataSource(name="folder", load=load, **_common.OWN_IMAGES))
+
+
+class _Walk:
+    """Finds the image files under class folders, each real folder and file once."""
+
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self.entries = 0
+        self.folders = set()  # Real paths of the folders walked.
+        self.files = {}  # Real path -> (class name, path) of each image kept.
+        self.twice = []  # Folders and files reached again, not read again.
+        self.others = []  # Files without an image extension.
+
+    def images(self, top, class_name):
+        """The sorted image paths under `top`."""
+        found = []
+        real_top = os.path.realpath(top)
+        self.folders.add(real_top)
+        stack = [(top, (real_top,))]
+        while stack:
+            folder, ancestors = stack.pop()
+            if len(ancestors) > MAX_WALK_DEPTH:
+                raise ValueError(
+                    f"Image folder {self.data_dir}: {folder} is more than "
+                    f"MAX_WALK_DEPTH={MAX_WALK_DEPTH} folders below its class folder. "
+                    "Is data_dir the folder of class sub-folders?"
+                )
+            for entry in self._list(folder):
+                if entry.is_dir():
+                    real = os.path.realpath(entry.path)
+                    if real in ancestors:
+                        raise ValueError(
+                            f"Image folder {self.data_dir}: {entry.path} links back to "
+                            f"{real}, a folder it is inside, so the walk would never end. "
+                            "Remove the link (or point it elsewhere)."
+                        )
+                    if real in self.folders:
+                        self.twice.append(entry.path)
+                        continue
+                    self.folders.add(real)
+                    stack.append((entry.path, (*ancestors, real)))
+                elif is_image_file_name(entry.name):
+                    self._add_file(entry.path, class_name, found)
+                else:
+                    self.others.append(entry.path)
+        return sorted(found)
+
+    def _list(self, folder):
+        try:
+            entries = [e for e in os.scandir(folder) if not e.name.startswith(".")]
+        except OSError as error:
+            raise ValueError(
+                f"Image folder {self.data_dir}: cannot list {folder} ({error.strerror})."
+            ) from None
+        self.entries += len(entries)
+        if self.entries > MAX_WALK_ENTRIES:
+            raise ValueError(
+                f"Image folder {self.data_dir} holds more than MAX_WALK_ENTRIES="
+                f"{MAX_WALK_ENTRIES:,} files and folders (at {folder}). Is data_dir the "
+                "folder of class sub-folders?"
+            )
+        return sorted(entries, key=lambda e: e.name)
+
+    def _add_file(self, path, class_name, found):
+        real = os.path.realpath(path)
+        if real not in self.files:
+            self.files[real] = (class_name, path)
+            found.append(path)
+            return
+        first_class, first_path = self.files[real]
+        if first_class != class_name:
+            raise ValueError(
+                f"Image folder {self.data_dir}: one file is in two classes, "
+                f"{first_path} ({first_class}) and {path} ({class_name}), both {real}. "
+                "An image has one label: remove one of them."
+            )
+        self.twice.append(path)
+
+    def report(self):
+        if self.twice:
+            logging.warning(
+                "Image folder %s: %d folders or files are reached twice (through "
+                "symbolic links) and are read once, e.g. %s.",
+                self.data_dir,
+                len(self.twice),
+                sorted(self.twice)[: _common.NAMES_SHOWN],
+            )

@@ -18,7 +18,7 @@ Example:
 
 ```python
 data = load_dataset("cifar10_n", "~/tensorflow_datasets", cifar_n_label="aggre")
-data = load_dataset("tfds:oxford_flowers102", "~/tensorflow_datasets")
+data = load_dataset("tfds:svhn_cropped", "~/tensorflow_datasets")
 ```
 
 References:
@@ -120,7 +120,7 @@ def read_tfds_split(name, split, data_dir, fields):
         raise FileNotFoundError(
             f"Data set {name!r} is not prepared in {where} ({e}). Nothing is "
             "downloaded here. On a machine with internet run "
-            f"`tfds build {name} --data_dir=/some/dir{manual}`, copy "
+            f"`tfds build {name} --data_dir=/some/dir{manual}` (it needs apache-beam), copy "
             f"/some/dir/{name} to this machine and pass "
             "--data_dir=<the directory that contains it>."
         ) from e
