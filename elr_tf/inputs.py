@@ -186,6 +186,12 @@ def with_index(x, y=None, *, batch_size=32, shuffle=True, seed=None, shuffles=1)
         _check_unbatched(spec[1])
         _check_not_reshuffled(x)
         size = int(x.cardinality())
+        if size == tf.data.INFINITE_CARDINALITY:
+            raise ValueError(
+                "`x` must be a finite dataset: an example's id is its position, so a "
+                "repeated dataset would give each repeat new ids. Pass it without "
+                "`.repeat()`; fit's epochs repeat it."
+            )
         dataset = x.enumerate().map(
             lambda i, xy: ((xy[0], i), xy[1]),
             num_parallel_calls=tf.data.AUTOTUNE,

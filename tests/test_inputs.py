@@ -101,3 +101,8 @@ def test_with_index_refuses_a_dataset_reshuffled_every_epoch():
     first = np.concatenate([y.numpy() for (_, _), y in ds])
     again = np.concatenate([y.numpy() for (_, _), y in ds])
     np.testing.assert_array_equal(first, again)
+
+
+def test_with_index_refuses_a_repeated_dataset():
+    with pytest.raises(ValueError, match="must be a finite dataset"):
+        with_index(_examples().repeat())

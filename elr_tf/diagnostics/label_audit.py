@@ -406,6 +406,12 @@ def _as_table(source):
             "The target table must be a float [num_examples, num_classes >= 2] "
             f"array. Received: dtype={table.dtype}, shape={table.shape}"
         )
+    bad = ~np.isfinite(table).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"The target table must be finite. Received {int(bad.sum())} rows with NaN or "
+            f"inf, e.g. rows {np.flatnonzero(bad)[:5].tolist()} (a diverged run?)."
+        )
     return table
 
 

@@ -20,6 +20,7 @@ import re
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from elr_tf.callbacks import Mixup, WeightAveraging
 from elr_tf.data import NoisyData, load_dataset, make_eval_dataset, make_train_dataset, noise
@@ -215,17 +216,31 @@ def load_noisy_data(config):
         clean = data.labels_by_id()
         used = clean >= 0
         name = config.noise_model
-        result = noise.make_noisy_labels(
-            clean[used],
-            name,
-            None if name == "matrix" else config.noise_rate,
-            data.num_classes,
-            config.seed,
-            **noise_options(config, data, used),
-        )
+        try:
+            result = noise.make_noisy_labels(
+                clean[used],
+                name,
+                None if name == "matrix" else config.noise_rate,
+                data.num_classes,
+                config.seed,
+                **noise_options(config, data, used),
+            )
+        except ValueError as error:
+            given = (
+                f"--noise_matrix={config.noise_matrix}"
+                if name == "matrix"
+                else f"--noise={name} --percent={config.noise_rate}"
+            )
+            raise ValueError(f"{given}: {as_flags(str(error), _NOISE_ARGUMENTS)}") from None
         noisy = clean.copy()
         noisy[used] = result.noisy
         data = data.with_labels_by_id(noisy, label_source=result.kind)
+    if not len(data.train):
+        raise ValueError(
+            f"No training example is left after the split of {config.dataset}: lower "
+            f"--val_fraction (received {config.val_fraction}) or raise --num_train "
+            f"(received {config.num_train})."
+        )
     if backbones.PRESETS.get(config.arch, {}).get("preprocessing") is not None:
         # A `keras.applications` backbone prepares its own inputs from raw
         # 0-255 pixels, so the pipeline passes them through unnormalised.
@@ -251,21 +266,26 @@ _LOAD_ARGUMENTS = {
 }
 
 
-def as_flags(message):
+# `make_noisy_labels` arguments and the program's flags for them.
+_NOISE_ARGUMENTS = {"matrix": "noise_matrix", "rate": "percent", "name": "noise"}
+
+
+def as_flags(message, arguments=None):
     """A `load_dataset` message with its argument names spelled as the program's flags.
 
     `skip_unreadable=True` becomes `--skip_unreadable`, `` `name` `` and
     `name=` become `--dataset`, `data_dir=x` becomes `--data_dir=x`.
     """
+    arguments = _LOAD_ARGUMENTS if arguments is None else arguments
     for argument in ("skip_unreadable", "skip_duplicates"):
         message = message.replace(f"{argument}=True", f"--{argument}")
-    words = "|".join(sorted(_LOAD_ARGUMENTS, key=len, reverse=True))
+    words = "|".join(sorted(arguments, key=len, reverse=True))
     # An argument name in backticks, or before "=", not already a flag.
     pattern = rf"(?<![\w-])(`)?({words})(?(1)`|(?==))"
 
     def flag(match):
         quote = match.group(1) or ""
-        return f"{quote}--{_LOAD_ARGUMENTS[match.group(2)]}{quote}"
+        return f"{quote}--{arguments[match.group(2)]}{quote}"
 
     return re.sub(pattern, flag, message)
 
@@ -281,12 +301,22 @@ def noise_options(config, data, used):
     available = {
         "include_true_class": lambda: config.include_true_class,
         "asymmetric_map": lambda: data.source.asymmetric_map,
-        "matrix": lambda: np.load(config.noise_matrix),
+        "matrix": lambda: _noise_matrix(config.noise_matrix),
         # Called by the model only if it reads the examples themselves.
         "features": lambda: lambda: data.features_by_id()[used],
     }
     taken = noise.NOISE_MODELS[config.noise_model].options
     return {option: available[option]() for option in taken}
+
+
+def _noise_matrix(path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"`--noise_matrix` must be a .npy file of a [C, C] transition matrix "
+            f"(np.save). Received: --noise_matrix={path!r}, which cannot be read ({error})."
+        ) from None
 
 
 def build_model(config, data, backbone_fn=None):
@@ -361,6 +391,15 @@ def learning_rate_schedule(config, steps_per_epoch):
             alpha=config.min_lr / config.learning_rate,
         )
     if config.schedule == "multistep":
+        beyond = [m for m in config.milestones if m >= config.epochs]
+        if beyond:
+            logging.warning(
+                "--milestones=%s: %s at or after --epochs=%d, so the learning rate does "
+                "not decay there in this run (a --resume with more --epochs reaches them).",
+                ",".join(map(str, config.milestones)),
+                ",".join(map(str, beyond)),
+                config.epochs,
+            )
         return keras.optimizers.schedules.PiecewiseConstantDecay(
             [m * steps_per_epoch for m in config.milestones],
             [
@@ -402,11 +441,16 @@ def _preset_backbone(config, data):
         # Only the `keras.applications` families take pretrained weights:
         # `--weights=imagenet` (default), `none`, or a path to a weights file.
         weights["weights"] = None if config.weights.lower() == "none" else config.weights
-    backbone = backbones.build_backbone(
-        config.arch,
-        data.num_classes,
-        data.image_shape,
-        weight_decay=config.weight_decay,
-        **weights,
-    )
-    return backbone
+    try:
+        return backbones.build_backbone(
+            config.arch,
+            data.num_classes,
+            data.image_shape,
+            weight_decay=config.weight_decay,
+            **weights,
+        )
+    except ValueError as error:
+        raise ValueError(
+            f"--arch={config.arch} cannot take images of "
+            f"{'x'.join(map(str, data.image_shape))} (--image_size={config.image_size}): {error}"
+        ) from None

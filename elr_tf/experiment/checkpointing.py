@@ -70,6 +70,9 @@ def _is_disk_full(error):
             return True
         if "No space left on device" in str(error):
             return True
+        # numpy's `tofile` reports a short write without an errno.
+        if isinstance(error, OSError) and re.search(r"\d+ requested and \d+ written", str(error)):
+            return True
         error = error.__cause__ or error.__context__
     return False
 

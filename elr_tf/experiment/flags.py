@@ -13,7 +13,8 @@ import sys
 
 from absl import flags, logging
 
-from elr_tf.experiment.config import TrainConfig, flag_kind, flag_name, refuse_inapplicable
+from elr_tf.experiment.config import TrainConfig
+from elr_tf.experiment.settings import flag_kind, flag_name, refuse_inapplicable
 
 _DEFINE = {
     bool: flags.DEFINE_bool,
@@ -87,7 +88,8 @@ def config_from_flags(holders, config_class=TrainConfig, command_line=None):
         logging.warning(
             "Not used by this run, from the flagfile: %s.",
             "; ".join(
-                f"--{flag_name(f)}={values[f.name]} (only with {f.metadata['applies'].describe()})"
+                f"--{flag_name(f)}={values[f.name]} "
+                f"(only with {f.metadata['applies'].describe(config_class)})"
                 for f in unused
             ),
         )

@@ -19,7 +19,7 @@ from elr_tf.experiment.assemble import (
     load_noisy_data,
     make_strategy,
 )
-from elr_tf.experiment.config import between, check_fields, choice, setting, to_flagfile
+from elr_tf.experiment.settings import between, check_fields, choice, setting, to_flagfile
 
 TUNERS = ("random", "grid", "bayesian", "hyperband")
 OBJECTIVES = ("val_accuracy", "probe_accuracy", "table_agreement")

@@ -24,13 +24,17 @@ import time
 from absl import logging
 
 from elr_tf.experiment.checkpointing import atomic_write_text
-from elr_tf.experiment.config import TrainConfig, flag_name
+from elr_tf.experiment.config import TrainConfig
+from elr_tf.experiment.settings import flag_name
 
 # Settings a resumed run takes from the command line (see `resume_config`).
 _RESUME_OVERRIDES = ("resume", "epochs", "verbose")
 
 # The file that marks (and, locked, holds) a run's folder.
 OWNER = ".owner.json"
+# What a run writes before it trains; a folder of only these is removed when
+# the start fails.
+_START_FILES = {OWNER, "config.json", "flags.cfg", "noisy_labels.npy", "true_labels.npy"}
 
 
 class RunClaim:
@@ -53,11 +57,17 @@ class RunClaim:
             self._fd = None
 
     def abandon(self):
-        """Releases, and removes the folder if the run wrote nothing into it."""
+        """Releases, and removes the folder if the run had not started training.
+
+        Only the files written before training (settings, labels, partial
+        writes) are removed; a folder with checkpoints or logs stays.
+        """
         self.release()
-        if set(os.listdir(self.run_dir)) <= {OWNER}:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(self.run_dir, OWNER))
+        names = os.listdir(self.run_dir)
+        if all(n in _START_FILES or n.startswith(".partial-") for n in names):
+            for name in names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(self.run_dir, name))
             os.rmdir(self.run_dir)
 
 

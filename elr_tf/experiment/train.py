@@ -81,12 +81,13 @@ def train(config, callbacks=(), given=None):
     with claim:
         try:
             run = assemble(config, strategy=strategy)
+            return _train_in(run, run_dir, chief, callbacks)
         except BaseException:
-            # A failed start leaves no stub behind, so a retry gets the same name.
-            if not config.resume:
+            # A failed start leaves no stub behind, so a retry gets the same
+            # name; a folder with checkpoints or logs is kept.
+            if not config.resume and chief:
                 claim.abandon()
             raise
-        return _train_in(run, run_dir, chief, callbacks)
 
 
 def _train_in(run, run_dir, chief, callbacks):

@@ -41,7 +41,7 @@ from absl import app, flags  # noqa: E402
 from elr_tf import checks, diagnostics  # noqa: E402
 from elr_tf.experiment import flags as elr_flags  # noqa: E402
 from elr_tf.experiment.assemble import assemble, load_noisy_data  # noqa: E402
-from elr_tf.experiment.config import flag_name  # noqa: E402
+from elr_tf.experiment.settings import flag_name  # noqa: E402
 
 _COLUMNS = (
     ("precision", "prec", ".3f"),

@@ -312,3 +312,10 @@ def test_a_class_without_training_examples_after_the_split_is_named(tmp_path, ca
     assert "1 classes have no training example after the split" in caplog.text
     assert "['owl']" in caplog.text
     assert 1 not in data.train.labels
+
+
+def test_csv_with_a_byte_order_mark_reads_its_header(tmp_path):
+    _write_csv_images(tmp_path)
+    (tmp_path / "bom.csv").write_bytes("\ufeffpath,label\ni/0.png,cat\ni/1.jpg,dog\n".encode())
+    data = load_dataset("csv", tmp_path / "bom.csv", val_fraction=0.0)
+    assert data.class_names == ("cat", "dog") and data.num_examples == 2

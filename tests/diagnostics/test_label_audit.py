@@ -384,3 +384,10 @@ def test_a_plain_keras_model_is_named_as_not_an_elr_model():
         ValueError, match=r"must be an ELR model .* the Keras model 'plain' of type Sequential"
     ):
         elr_tf.find_label_issues(plain, np.zeros(4, "int64"))
+
+
+def test_a_table_with_nan_rows_is_refused():
+    table = np.full((6, 3), 1 / 3, "float32")
+    table[[1, 4]] = np.nan
+    with pytest.raises(ValueError, match=r"must be finite. Received 2 rows .*\[1, 4\]"):
+        elr_tf.find_label_issues(table, np.zeros(6, "int64"))

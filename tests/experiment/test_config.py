@@ -8,8 +8,9 @@ import os
 import pytest
 
 from elr_tf.experiment import flags as elr_flags
-from elr_tf.experiment.config import TrainConfig, flag_name
+from elr_tf.experiment.config import TrainConfig
 from elr_tf.experiment.flags import config_from_argv
+from elr_tf.experiment.settings import flag_name
 from elr_tf.experiment.tuning import TuningOptions
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

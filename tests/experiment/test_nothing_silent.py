@@ -250,3 +250,21 @@ def test_data_errors_in_the_program_name_the_flags(tmp_path):
     with pytest.raises(ValueError, match=r"pass --skip_unreadable to drop"):
         train(_config(tmp_path, "--dataset=folder", f"--data_dir={tmp_path}/pets", "--percent=0"))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_short_write_without_errno_is_named_as_a_full_disk(tmp_path):
+    # numpy's tofile reports a full disk as "N requested and M written".
+    path = str(tmp_path / "targets.npy")
+    with pytest.raises(DiskFullError, match="targets.npy"), atomic_path(path):
+        raise OSError("600000 requested and 45024 written")
+
+
+def test_an_unreadable_noise_matrix_names_the_flag(tmp_path):
+    (tmp_path / "m.txt").write_text("0.5 0.5")
+    with pytest.raises(ValueError, match=r"`--noise_matrix` must be a .npy file .*m.txt"):
+        train(_config(tmp_path, "--percent=0", f"--noise_matrix={tmp_path / 'm.txt'}"))
+    np.save(tmp_path / "m.npy", np.eye(3))
+    with pytest.raises(
+        ValueError, match=r"--noise_matrix=.*m.npy: `num_classes` must equal the matrix size 3"
+    ):
+        train(_config(tmp_path, "--percent=0", f"--noise_matrix={tmp_path / 'm.npy'}"))

@@ -163,3 +163,23 @@ def test_two_training_runs_started_together_with_one_name_both_keep_their_result
     assert seeds == {1, 2}  # Each folder holds its own run's results.
     logs = "".join(err for _, err in outputs)
     assert logs.count("--name=twin is in use by a run started at") == 1
+
+
+def test_a_failed_start_removes_what_it_wrote_but_a_started_run_is_kept(tmp_path):
+    config = TrainConfig(output_dir=str(tmp_path), name="start")
+    folder, claim = run_dir_lib.claim_run_dir(config)
+    for name in ("config.json", "flags.cfg", "noisy_labels.npy", ".partial-x-1-ab.npy"):
+        (tmp_path / "start" / name).write_text("")
+    claim.abandon()
+    assert not os.path.exists(folder)
+    folder, claim = run_dir_lib.claim_run_dir(config)
+    (tmp_path / "start" / "config.json").write_text("")
+    (tmp_path / "start" / "metrics.csv").write_text("epoch\n0\n")
+    claim.abandon()
+    assert sorted(os.listdir(folder)) == [run_dir_lib.OWNER, "config.json", "metrics.csv"]
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../escape", "/tmp/elsewhere", "a/b"])
+def test_a_run_name_must_be_one_folder_inside_the_output_dir(name):
+    with pytest.raises(ValueError, match=r"`--name` must be one folder name inside --output_dir"):
+        TrainConfig(name=name)

@@ -169,7 +169,7 @@ def test_resnet50_imagenet_weights_offline_raises_clear_error(monkeypatch):
         raise urllib.error.URLError("[Errno -2] Name or service not known")
 
     monkeypatch.setattr("keras.src.utils.file_utils.urlretrieve", offline)
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(ConnectionError) as info:
         backbones.build_backbone("resnet50", 5, (64, 64, 3))
     message = str(info.value)
     assert "resnet50" in message
@@ -294,7 +294,7 @@ def test_preprocessing_can_be_turned_off():
 
 
 def test_other_application_errors_pass_through_unchanged():
-    # Only download failures become RuntimeError; Keras's own argument
+    # Only download failures become ConnectionError; Keras's own argument
     # checks (ImageNet weights need 3 channels) reach the caller as they are.
     with pytest.raises(ValueError, match="3"):
         backbones.applications_backbone("resnet50", 5, (64, 64, 1))

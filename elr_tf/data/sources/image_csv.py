@@ -57,7 +57,9 @@ def read_image_csv(path):
         raise FileNotFoundError(f"CSV file not found: {path}")
     base = os.path.dirname(os.path.abspath(path))
     line_numbers, paths, texts = [], [], []
-    with open(path, encoding="utf-8", newline="") as f:
+    # utf-8-sig: a byte-order mark (as some spreadsheet programs write) is
+    # not part of the first row.
+    with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
         first = True
         for row in reader:

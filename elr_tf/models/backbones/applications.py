@@ -90,8 +90,8 @@ def applications_backbone(
         A functional `keras.Model` mapping images to float32 logits.
 
     Raises:
-        RuntimeError: if `weights="imagenet"` and the weights file is not in
-            the Keras cache and cannot be downloaded (e.g. offline).
+        ConnectionError: if `weights="imagenet"` and the weights file is not
+            in the Keras cache and cannot be downloaded (e.g. offline).
 
     Example:
 
@@ -124,7 +124,7 @@ def applications_backbone(
         )
     except Exception as error:
         if weights == "imagenet" and _is_download_failure(error):
-            raise RuntimeError(
+            raise ConnectionError(
                 _download_failure_message(name, constructor_name, weights_file, error)
             ) from error
         raise
