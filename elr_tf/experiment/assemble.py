@@ -436,18 +436,19 @@ def eval_batch_size(config):
 
 def _preset_backbone(config, data):
     preset = backbones.PRESETS[config.arch]
-    weights = {}
     if preset["builder"] is backbones.applications_backbone:
         # Only the `keras.applications` families take pretrained weights:
         # `--weights=imagenet` (default), `none`, or a path to a weights file.
-        weights["weights"] = None if config.weights.lower() == "none" else config.weights
+        options = {"weights": None if config.weights.lower() == "none" else config.weights}
+    else:
+        options = {"init": config.init}
     try:
         return backbones.build_backbone(
             config.arch,
             data.num_classes,
             data.image_shape,
             weight_decay=config.weight_decay,
-            **weights,
+            **options,
         )
     except ValueError as error:
         raise ValueError(

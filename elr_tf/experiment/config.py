@@ -33,6 +33,7 @@ from elr_tf.experiment.settings import (
     setting,
     to_flagfile,
 )
+from elr_tf.models import backbones
 from elr_tf.models.backbones import PRESETS, applications_backbone
 from elr_tf.models.elr_plus_model import DATA_ORDERS
 from elr_tf.target_table import STORAGE_DTYPES
@@ -76,6 +77,11 @@ SYNTHETIC = When(
     "synthetic_noise", (True,), text="synthetic noise (--percent > 0 or --noise_matrix)"
 )
 SYMMETRIC = When("noise_model", ("symmetric",), text="symmetric noise (--noise=symmetric)")
+NOT_APPLICATIONS = When(
+    "arch",
+    predicate=lambda arch: PRESETS.get(arch, {}).get("builder") is not applications_backbone,
+    text="an --arch that is not a keras.applications backbone",
+)
 APPLICATIONS = When(
     "arch",
     predicate=lambda arch: PRESETS.get(arch, {}).get("builder") is applications_backbone,
@@ -268,6 +274,14 @@ class TrainConfig:
     )
     augment: bool = setting(
         True, "Random crop/flip augmentation of training images (ELR-SPEC inputs)."
+    )
+    init: str = setting(
+        "keras",
+        "How the backbone's weights start: keras (Keras's initialisers) or reference "
+        "(PyTorch's defaults, as the ELR reference code's models: U(+-1/sqrt(fan_in)) "
+        "for every conv and dense kernel and bias).",
+        check=choice(backbones.INITS),
+        applies=NOT_APPLICATIONS,
     )
     weights: str = setting(
         "imagenet",

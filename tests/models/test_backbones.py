@@ -326,3 +326,62 @@ def test_preact_identity_shortcut_takes_the_pre_activated_input():
             assert isinstance(shortcut, (keras.layers.ReLU, keras.layers.Conv2D)), shortcut.name
             if isinstance(shortcut, keras.layers.ReLU):
                 assert shortcut.name == layer.name.replace("_add", "_relu1")
+
+
+# --- initialisation -----------------------------------------------------------
+
+
+def _fan_in(layer):
+    return int(np.prod(layer.kernel.shape[:-1]))
+
+
+def test_reference_init_draws_every_kernel_and_bias_within_one_over_root_fan_in():
+    keras.utils.set_random_seed(0)
+    model = backbones.build_backbone("plain_cnn", 10, (28, 28, 1), init="reference")
+    checked = 0
+    for layer in model.layers:
+        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            continue
+        bound = np.float32(1.0 / np.sqrt(_fan_in(layer)))  # As the draw rounds it.
+        kernel = layer.kernel.numpy()
+        # Uniform on [-bound, bound]: inside it, reaching near both ends, with
+        # standard deviation bound / sqrt(3).
+        assert np.abs(kernel).max() <= bound and np.abs(kernel).max() > 0.95 * bound
+        np.testing.assert_allclose(kernel.std(), bound / np.sqrt(3), rtol=0.1)
+        if layer.bias is not None:
+            bias = layer.bias.numpy()
+            assert np.abs(bias).max() <= bound and np.abs(bias).max() > 0
+        checked += 1
+    assert checked == 4  # Two convolutions and two dense layers.
+    # Hand check of the first layer: a 3x3 conv on one channel has fan-in 9.
+    first = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    assert _fan_in(first) == 9 and np.abs(first.kernel.numpy()).max() <= 1 / 3
+
+
+def test_reference_init_leaves_batch_norm_at_one_and_zero_and_follows_the_seed():
+    keras.utils.set_random_seed(3)
+    first = backbones.build_backbone("tiny_resnet", 4, (8, 8, 3), init="reference")
+    keras.utils.set_random_seed(3)
+    again = backbones.build_backbone("tiny_resnet", 4, (8, 8, 3), init="reference")
+    for a, b in zip(first.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    norms = [layer for layer in first.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms
+    for layer in norms:
+        np.testing.assert_array_equal(layer.gamma.numpy(), 1.0)
+        np.testing.assert_array_equal(layer.beta.numpy(), 0.0)
+    # Keras's own start is larger: glorot/he kernels against U(+-1/sqrt(fan_in)).
+    keras.utils.set_random_seed(3)
+    default = backbones.build_backbone("tiny_resnet", 4, (8, 8, 3))
+    convs = [
+        (a, b) for a, b in zip(first.layers, default.layers) if isinstance(a, keras.layers.Conv2D)
+    ]
+    ratios = [b.kernel.numpy().std() / a.kernel.numpy().std() for a, b in convs]
+    assert min(ratios) > 1.5
+
+
+def test_reference_init_is_refused_for_a_pretrained_family_and_unknown_inits():
+    with pytest.raises(ValueError, match="does not apply to 'resnet50'"):
+        backbones.build_backbone("resnet50", 3, (64, 64, 3), init="reference", weights=None)
+    with pytest.raises(ValueError, match="`init` must be one of"):
+        backbones.build_backbone("tiny_cnn", 3, (8, 8, 1), init="pytorch")

@@ -31,15 +31,18 @@ raw RGB pixels in [0, 255].
 
 from elr_tf.models.backbones.applications import applications_backbone, with_regularizer
 from elr_tf.models.backbones.cnn import plain_cnn, small_cnn
+from elr_tf.models.backbones.layers import INITS, reference_init
 from elr_tf.models.backbones.presets import PRESETS, build_backbone
 from elr_tf.models.backbones.resnet import cifar_resnet
 
 __all__ = [
+    "INITS",
     "PRESETS",
     "applications_backbone",
     "build_backbone",
     "cifar_resnet",
     "plain_cnn",
+    "reference_init",
     "small_cnn",
     "with_regularizer",
 ]
