@@ -301,6 +301,7 @@ def noise_options(config, data, used):
     available = {
         "include_true_class": lambda: config.include_true_class,
         "asymmetric_map": lambda: data.source.asymmetric_map,
+        "sequential": lambda: config.asym_sequential,
         "matrix": lambda: _noise_matrix(config.noise_matrix),
         # Called by the model only if it reads the examples themselves.
         "features": lambda: lambda: data.features_by_id()[used],

@@ -76,6 +76,7 @@ MULTISTEP = When("schedule", ("multistep",))
 SYNTHETIC = When(
     "synthetic_noise", (True,), text="synthetic noise (--percent > 0 or --noise_matrix)"
 )
+ASYMMETRIC = When("noise_model", ("asymmetric",), text="asymmetric noise (--asym)")
 SYMMETRIC = When("noise_model", ("symmetric",), text="symmetric noise (--noise=symmetric)")
 NOT_APPLICATIONS = When(
     "arch",
@@ -171,6 +172,12 @@ class TrainConfig:
         "Asymmetric (class-dependent) noise, the data set's class map (--noise=asymmetric).",
         flag="asym",
         applies=SYNTHETIC,
+    )
+    asym_sequential: bool = setting(
+        False,
+        "Asymmetric noise drawn as the ELR reference code draws it: class after class "
+        "from the labels as already flipped (CIFAR-10 at 40%: 18.4% wrong, not 20%).",
+        applies=ASYMMETRIC,
     )
     include_true_class: bool = setting(
         True,

@@ -45,7 +45,7 @@ def test_registry_lists_every_model():
     assert noise.NOISE_NAMES == tuple(noise.NOISE_MODELS)
     assert noise.NOISE_NAMES[:3] == ("symmetric", "asymmetric", "matrix")
     assert noise.NOISE_MODELS["symmetric"].options == ("include_true_class",)
-    assert noise.NOISE_MODELS["asymmetric"].options == ("asymmetric_map",)
+    assert noise.NOISE_MODELS["asymmetric"].options == ("asymmetric_map", "sequential")
     assert noise.NOISE_MODELS["matrix"].options == ("matrix",)
 
 
@@ -510,3 +510,58 @@ def test_matrix_model_checks():
         noise.make_noisy_labels(labels, "matrix", None, 3, seed=0, matrix=np.eye(2))
     with pytest.raises(ValueError, match="`num_classes`.*num_classes=None"):
         noise.make_noisy_labels(labels, "matrix", None, None, seed=0, matrix=np.eye(2))
+
+
+# --- the reference's sequential asymmetric draw ------------------------------
+
+CIFAR10_MAP = {9: 1, 2: 0, 3: 5, 5: 3, 4: 7}
+
+
+def test_sequential_asymmetric_sends_drawn_back_flips_to_their_true_class():
+    # All cats go to dog; the dog class, now 20 strong, all go to cat: every
+    # cat is right again and every dog is wrong, 10 of 20 (the independent
+    # draw flips all 20).
+    labels = np.repeat([3, 5], 10)
+    result = noise.make_noisy_labels(
+        labels, "asymmetric", 1.0, 10, seed=0, asymmetric_map={3: 5, 5: 3}, sequential=True
+    )
+    np.testing.assert_array_equal(result.noisy, np.full(20, 3))
+    assert result.rate_realised == 0.5
+    independent = noise.make_noisy_labels(
+        labels, "asymmetric", 1.0, 10, seed=0, asymmetric_map={3: 5, 5: 3}
+    )
+    assert independent.rate_realised == 1.0
+    # The count is ceil(rate * count), as the reference's `j < rate * count`.
+    quarter = noise.make_noisy_labels(
+        np.full(10, 3), "asymmetric", 0.25, 10, seed=1, asymmetric_map={3: 5}, sequential=True
+    )
+    assert int(np.sum(quarter.noisy == 5)) == 3
+
+
+def test_sequential_asymmetric_on_cifar10_sized_classes_realises_rate_times_five_minus_rate():
+    # 4,500 per class at 40%: trucks, birds and deer give 1,800 wrong each;
+    # 1,800 cats go to dog; then ceil(0.4 * 6,300) = 2,520 of the dog class go
+    # to cat, k of them former cats (right again). Wrong = 9,720 - 2k, about
+    # 0.4 * 4,500 * (5 - 0.4) = 8,280 (18.4%), against 9,000 (20%) drawn
+    # independently.
+    labels = np.repeat(np.arange(10), 4500)
+    result = noise.make_noisy_labels(
+        labels, "asymmetric", 0.4, 10, seed=3, asymmetric_map=CIFAR10_MAP, sequential=True
+    )
+    cats_still_cats = int(np.sum((labels == 3) & (result.noisy == 3)))
+    returned = cats_still_cats - 2700  # The 2,700 cats never drawn stay cats.
+    assert int(result.is_noisy.sum()) == 9720 - 2 * returned
+    assert abs(result.rate_realised - 0.184) < 0.003
+    assert int(np.sum((labels == 5) & (result.noisy == 3))) == 2520 - returned
+    again = noise.make_noisy_labels(
+        labels, "asymmetric", 0.4, 10, seed=3, asymmetric_map=CIFAR10_MAP, sequential=True
+    )
+    np.testing.assert_array_equal(result.noisy, again.noisy)
+    independent = noise.make_noisy_labels(
+        labels, "asymmetric", 0.4, 10, seed=3, asymmetric_map=CIFAR10_MAP
+    )
+    assert independent.rate_realised == 0.2
+    with pytest.raises(ValueError, match="`sequential` must be True or False"):
+        noise.make_noisy_labels(
+            labels, "asymmetric", 0.4, 10, seed=3, asymmetric_map=CIFAR10_MAP, sequential=1
+        )

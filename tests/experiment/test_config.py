@@ -161,6 +161,7 @@ def _parsed(config_class, argv):
         (["--asym"], "--asym=True"),
         (["--percent=0.4", "--asym", "--include_true_class=false"], "--include_true_class=False"),
         (["--weights=none"], "--weights=none"),
+        (["--percent=0.4", "--asym_sequential"], "--asym_sequential=True"),
     ],
 )
 def test_a_flag_outside_the_runs_it_belongs_to_is_refused(argv, flag):
