@@ -25,7 +25,8 @@ from absl import logging
 from elr_tf.callbacks import Mixup, WeightAveraging
 from elr_tf.data import NoisyData, load_dataset, make_eval_dataset, make_train_dataset, noise
 from elr_tf.experiment.callbacks import EpochClock
-from elr_tf.experiment.config import LABEL_REWEIGHTING, teacher_span_argument
+from elr_tf.experiment.config import LABEL_REWEIGHTING, TrainConfig, teacher_span_argument
+from elr_tf.experiment.settings import flag_name
 from elr_tf.models import ELRModel, ELRPlusModel, backbones
 
 
@@ -188,18 +189,7 @@ def load_noisy_data(config):
         labels, or None when the true labels are unknown.
     """
     try:
-        data = load_dataset(
-            config.dataset,
-            config.data_dir,
-            num_train=config.num_train,
-            val_fraction=config.val_fraction,
-            split_seed=config.seed,
-            cifar_n_label=config.cifar_n_label,
-            noisy_labels_file=config.noisy_labels_file,
-            image_size=config.image_size,
-            skip_unreadable=config.skip_unreadable,
-            skip_duplicates=config.skip_duplicates,
-        )
+        data = load_dataset(**{arg: getattr(config, field) for arg, field in _LOAD_FIELDS.items()})
     except (ValueError, FileNotFoundError) as error:
         raise type(error)(as_flags(str(error))) from None
     if config.synthetic_noise:
@@ -231,7 +221,7 @@ def load_noisy_data(config):
                 if name == "matrix"
                 else f"--noise={name} --percent={config.noise_rate}"
             )
-            raise ValueError(f"{given}: {as_flags(str(error), _NOISE_ARGUMENTS)}") from None
+            raise ValueError(f"{given}: {as_flags(str(error), _NOISE_FIELDS)}") from None
         noisy = clean.copy()
         noisy[used] = result.noisy
         data = data.with_labels_by_id(noisy, label_source=result.kind)
@@ -252,12 +242,13 @@ def load_noisy_data(config):
     return data, float(np.mean(data.train.labels[known] != true[known]))
 
 
-# `load_dataset` arguments and the program's flags for them.
-_LOAD_ARGUMENTS = {
+# `load_dataset` arguments and the config fields they come from.
+_LOAD_FIELDS = {
     "name": "dataset",
     "data_dir": "data_dir",
     "num_train": "num_train",
     "val_fraction": "val_fraction",
+    "split_seed": "seed",
     "cifar_n_label": "cifar_n_label",
     "noisy_labels_file": "noisy_labels_file",
     "image_size": "image_size",
@@ -265,27 +256,33 @@ _LOAD_ARGUMENTS = {
     "skip_duplicates": "skip_duplicates",
 }
 
+# `make_noisy_labels` arguments and the config fields they come from.
+_NOISE_FIELDS = {"matrix": "noise_matrix", "rate": "noise_rate", "name": "noise"}
 
-# `make_noisy_labels` arguments and the program's flags for them.
-_NOISE_ARGUMENTS = {"matrix": "noise_matrix", "rate": "percent", "name": "noise"}
+_FLAGS = {field.name: flag_name(field) for field in dataclasses.fields(TrainConfig)}
 
 
-def as_flags(message, arguments=None):
-    """A `load_dataset` message with its argument names spelled as the program's flags.
+def as_flags(message, fields=None):
+    """A library message with its argument names spelled as the program's flags.
+
+    Args:
+        message: the message of a `load_dataset` (or noise) error.
+        fields: dict of argument name to the `TrainConfig` field it comes
+            from; None: `load_dataset`'s.
 
     `skip_unreadable=True` becomes `--skip_unreadable`, `` `name` `` and
     `name=` become `--dataset`, `data_dir=x` becomes `--data_dir=x`.
     """
-    arguments = _LOAD_ARGUMENTS if arguments is None else arguments
+    fields = _LOAD_FIELDS if fields is None else fields
     for argument in ("skip_unreadable", "skip_duplicates"):
         message = message.replace(f"{argument}=True", f"--{argument}")
-    words = "|".join(sorted(arguments, key=len, reverse=True))
+    words = "|".join(sorted(fields, key=len, reverse=True))
     # An argument name in backticks, or before "=", not already a flag.
     pattern = rf"(?<![\w-])(`)?({words})(?(1)`|(?==))"
 
     def flag(match):
         quote = match.group(1) or ""
-        return f"{quote}--{arguments[match.group(2)]}{quote}"
+        return f"{quote}--{_FLAGS[fields[match.group(2)]]}{quote}"
 
     return re.sub(pattern, flag, message)
 

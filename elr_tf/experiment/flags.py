@@ -14,7 +14,13 @@ import sys
 from absl import flags, logging
 
 from elr_tf.experiment.config import TrainConfig
-from elr_tf.experiment.settings import flag_kind, flag_name, refuse_inapplicable
+from elr_tf.experiment.settings import (
+    flag_kind,
+    flag_name,
+    outside_text,
+    outside_their_runs,
+    refuse_inapplicable,
+)
 
 _DEFINE = {
     bool: flags.DEFINE_bool,
@@ -75,27 +81,21 @@ def config_from_flags(holders, config_class=TrainConfig, command_line=None):
     # serves its --loss=ce baseline): its settings that do not apply are
     # left at their defaults, named in one log line. A flag typed on the
     # command line that does not apply is refused.
+    given = given_fields(holders)
     typed = _typed_fields(config_class, command_line)
     unused = [
         field
-        for field in dataclasses.fields(config_class)
-        if field.name in given_fields(holders)
-        and field.name not in typed
-        and field.metadata.get("applies") is not None
-        and not field.metadata["applies"].holds(_Values(config_class, values))
+        for field in outside_their_runs(config_class, _Values(config_class, values))
+        if field.name in given and field.name not in typed
     ]
     if unused:
         logging.warning(
             "Not used by this run, from the flagfile: %s.",
-            "; ".join(
-                f"--{flag_name(f)}={values[f.name]} "
-                f"(only with {f.metadata['applies'].describe(config_class)})"
-                for f in unused
-            ),
+            "; ".join(outside_text(config_class, f, values[f.name]) for f in unused),
         )
         values.update({f.name: f.default for f in unused})
     config = config_class(**values)
-    refuse_inapplicable(config, given_fields(holders) & typed)
+    refuse_inapplicable(config, given & typed)
     return config
 
 

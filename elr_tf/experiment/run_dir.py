@@ -168,24 +168,32 @@ def _hold(run_dir, new):
     return RunClaim(run_dir, fd)
 
 
-def _owner_text(run_dir):
+def _owner(run_dir):
+    # The OWNER record of `run_dir` as a dict, or None when it is absent or
+    # unreadable (a folder of other files, or a run being claimed).
     try:
         with open(os.path.join(run_dir, OWNER)) as f:
             record = json.load(f)
-        return f"pid {record['pid']} on {record['host']}, started {record['started']}"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
+        return None
+    fields = ("pid", "host", "started")
+    return record if isinstance(record, dict) and all(k in record for k in fields) else None
+
+
+def _owner_text(run_dir):
+    record = _owner(run_dir)
+    if record is None:
         return "owner unknown"
+    return f"pid {record['pid']} on {record['host']}, started {record['started']}"
 
 
 def _started(run_dir):
-    # When the run in `run_dir` started: its OWNER record, else (a folder
-    # of other files) the folder's time.
-    try:
-        with open(os.path.join(run_dir, OWNER)) as f:
-            return f"at {json.load(f)['started']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        stamp = time.localtime(os.path.getmtime(run_dir))
-        return "at " + time.strftime("%Y-%m-%dT%H:%M:%S", stamp) + " (folder time)"
+    # When the run in `run_dir` started: its OWNER record, else the folder's time.
+    record = _owner(run_dir)
+    if record is not None:
+        return f"at {record['started']}"
+    stamp = time.localtime(os.path.getmtime(run_dir))
+    return "at " + time.strftime("%Y-%m-%dT%H:%M:%S", stamp) + " (folder time)"
 
 
 def load_config(run_dir, **overrides):

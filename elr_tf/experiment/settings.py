@@ -70,21 +70,39 @@ def refuse_inapplicable(config, given=None):
     Raises:
         ValueError: naming each such flag and the runs it belongs to.
     """
-    refused = []
-    for field in dataclasses.fields(config):
-        applies = field.metadata.get("applies")
-        value = getattr(config, field.name)
-        set_here = field.name in given if given is not None else False
-        if applies is None or not (set_here or value != field.default) or applies.holds(config):
-            continue
-        refused.append(
-            f"--{flag_name(field)}={_flag_text(value)} (only with {applies.describe(type(config))})"
-        )
+    config_class = type(config)
+    refused = [
+        outside_text(config_class, field, getattr(config, field.name))
+        for field in outside_their_runs(config_class, config)
+        if (given is not None and field.name in given)
+        or getattr(config, field.name) != field.default
+    ]
     if refused:
         raise ValueError(
             "These flags do not apply to this run and are refused rather than ignored: "
             f"{'; '.join(refused)}. Remove them, or change the setting they depend on."
         )
+
+
+def outside_their_runs(config_class, config):
+    """The fields of `config_class` declared with `applies` whose runs exclude `config`.
+
+    Args:
+        config_class: a config dataclass whose fields are declared with `setting`.
+        config: a `config_class`, or any object with its fields (and the
+            properties `When` reads) as attributes.
+    """
+    return [
+        field
+        for field in dataclasses.fields(config_class)
+        if field.metadata.get("applies") is not None and not field.metadata["applies"].holds(config)
+    ]
+
+
+def outside_text(config_class, field, value):
+    """`--flag=value (only with <its runs>)`, for messages about such a field."""
+    runs = field.metadata["applies"].describe(config_class)
+    return f"--{flag_name(field)}={_flag_text(value)} (only with {runs})"
 
 
 def flag_name(field):
@@ -115,11 +133,11 @@ def to_flagfile(config, skip=()):
     Settings that do not apply to the run (see `setting(applies=...)`) are
     left out: the file records what the run used.
     """
+    left_out = set(skip) | {f.name for f in outside_their_runs(type(config), config)}
     lines = []
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
-        applies = field.metadata.get("applies")
-        if value is None or field.name in skip or (applies and not applies.holds(config)):
+        if value is None or field.name in left_out:
             continue
         lines.append(f"--{flag_name(field)}={_flag_text(value)}")
     return "\n".join(lines) + "\n"

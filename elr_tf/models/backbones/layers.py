@@ -125,21 +125,16 @@ def reference_init(model):
     """
     seed = keras.random.SeedGenerator()
     for layer in _leaf_layers(model):
-        kernel = getattr(layer, "kernel", None)
-        if kernel is None or not isinstance(
-            layer, (keras.layers.Conv2D, keras.layers.Dense, keras.layers.DepthwiseConv2D)
-        ):
-            continue
-        shape = tuple(kernel.shape)
         # Keras kernels are (..., fan_in, out): a conv's fan-in is its window
-        # times its input channels (a depthwise conv's input channel is one).
-        fan_in = (
-            int(np.prod(shape[:-1]))
-            if not isinstance(layer, keras.layers.DepthwiseConv2D)
-            else int(np.prod(shape[:-2]))
-        )
+        # times its input channels; a depthwise conv reads one channel.
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            fan_in = int(np.prod(layer.kernel.shape[:-2]))
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            fan_in = int(np.prod(layer.kernel.shape[:-1]))
+        else:
+            continue
         bound = 1.0 / np.sqrt(fan_in)
-        for weight in (kernel, getattr(layer, "bias", None)):
+        for weight in (layer.kernel, getattr(layer, "bias", None)):
             if weight is not None:
                 weight.assign(
                     keras.random.uniform(weight.shape, -bound, bound, dtype=weight.dtype, seed=seed)
