@@ -68,3 +68,7 @@ def test_table_means_seeds_and_compares_common_seeds(script):
     # PyTorch's mean over two seeds; the gap over the seed both have.
     assert "| ELR+ | 0.8450 (0.8500 / 0.8400) | 0.8600 | +1.00 pts | 2.0 |" in table[3]
     assert script.run_key(records[0]) != script.run_key(records[1])
+    # Records written before the start was recorded copied Keras's start.
+    assert script.starting_point(records[0]) == ("keras", "same")
+    own = dict(records[0], init="reference", weights="own")
+    assert script.run_key(own) != script.run_key(records[0])

@@ -16,10 +16,13 @@ ramp of the ELR term.
 
 For every noise rate and seed (the seed draws the subset, the split, the
 noisy labels and the initial weights), both frameworks get the same
-normalised images, the same noisy labels and the same initial weights: the
-Keras networks are built first and their weights copied into the PyTorch
-ones (`reference_torch.load_keras_weights`). Shuffles and mixup draws are
-each framework's own.
+normalised images and the same noisy labels. By default each starts as its
+users would run the method: PyTorch from its own initialisation (its own
+draw), elr_tf from `build_backbone(..., init="reference")`, the same
+distribution, U(+-1/sqrt(fan_in)), drawn by Keras. `--same_weights` instead
+copies elr_tf's initial weights (of `--init`) into the PyTorch networks
+(`reference_torch.load_keras_weights`): a check of the step maths rather
+than of the method. Shuffles and mixup draws are each framework's own.
 
 - elr_tf: `elr_tf.ELRModel` (CE: `lam=0`) or `elr_tf.ELRPlusModel` trained
   with `model.fit`, as user code would; ELR+ with `--data_order` and
@@ -61,6 +64,17 @@ _DATA_ORDER = flags.DEFINE_enum(
 )
 _TEACHER_SPAN = flags.DEFINE_string(
     "teacher_span", "epoch", "elr_tf ELR+ `teacher_span`: epoch, step or a number of steps."
+)
+_INIT = flags.DEFINE_enum(
+    "init",
+    "reference",
+    ["reference", "keras"],
+    "elr_tf's initialisation (`build_backbone(init=)`).",
+)
+_SAME_WEIGHTS = flags.DEFINE_bool(
+    "same_weights",
+    False,
+    "Copy elr_tf's initial weights into the PyTorch networks (default: PyTorch draws its own).",
 )
 _THREADS = flags.DEFINE_integer("threads", 0, "CPU threads per framework (0: its default).")
 _RESULTS = flags.DEFINE_string(
@@ -104,7 +118,7 @@ def load_setting(noise, seed, num_examples=10000, data_dir=None):
     }
 
 
-def initial_weights(method, seed):
+def initial_weights(method, seed, init="reference"):
     """Keras `plain_cnn` initial weights for a run: one list, or two for ELR+."""
     import keras
 
@@ -112,7 +126,9 @@ def initial_weights(method, seed):
 
     keras.utils.set_random_seed(seed)
     count = 2 if method == "elr_plus" else 1
-    weights = [backbones.build_backbone("plain_cnn", 10).get_weights() for _ in range(count)]
+    weights = [
+        backbones.build_backbone("plain_cnn", 10, init=init).get_weights() for _ in range(count)
+    ]
     return weights if count == 2 else weights[0]
 
 
@@ -220,7 +236,16 @@ def run_key(record):
         record["epochs"],
         record.get("data_order", ""),
         record.get("teacher_span", ""),
+        record.get("num_examples", 10000),
+        *starting_point(record),
     )
+
+
+def starting_point(record):
+    """`(init, weights)` of a record: elr_tf's initialisation and whether the
+    PyTorch side copied it (`"same"`) or drew its own (`"own"`). Records
+    from before these fields started from Keras's initialisation, copied."""
+    return record.get("init", "keras"), record.get("weights", "same")
 
 
 def read_results(path):
@@ -327,6 +352,9 @@ def main(argv):
                             "noise": noise,
                             "seed": seed,
                             "epochs": _EPOCHS.value,
+                            "num_examples": _NUM_EXAMPLES.value,
+                            "init": _INIT.value,
+                            "weights": "same" if _SAME_WEIGHTS.value else "own",
                         }
                         if framework == "elr_tf" and method == "elr_plus":
                             record["data_order"] = _DATA_ORDER.value
@@ -341,7 +369,7 @@ def main(argv):
                             f"{framework} {METHOD_NAMES[method]}, noise {noise}, seed {seed}",
                             flush=True,
                         )
-                        weights = initial_weights(method, seed)
+                        weights = initial_weights(method, seed, _INIT.value)
                         if framework == "elr_tf":
                             result = train_elr_tf(
                                 method,
@@ -357,7 +385,7 @@ def main(argv):
                                 method,
                                 setting,
                                 seed=seed,
-                                init_weights=weights,
+                                init_weights=weights if _SAME_WEIGHTS.value else None,
                                 epochs=_EPOCHS.value,
                                 threads=threads,
                             )
@@ -369,15 +397,19 @@ def main(argv):
         r
         for r in read_results(_RESULTS.value)
         if r["epochs"] == _EPOCHS.value
+        and r.get("num_examples", 10000) == _NUM_EXAMPLES.value
+        and starting_point(r) == (_INIT.value, "same" if _SAME_WEIGHTS.value else "own")
         and (
             r["framework"] != "elr_tf"
             or r["method"] != "elr_plus"
             or (r["data_order"], r["teacher_span"]) == (_DATA_ORDER.value, _TEACHER_SPAN.value)
         )
     ]
+    pytorch_start = "copies it" if _SAME_WEIGHTS.value else "draws its own"
     print(
         f"Fashion-MNIST, {_NUM_EXAMPLES.value} examples (90% train), symmetric noise, "
-        f"plain_cnn, {_EPOCHS.value} epochs; elr_tf ELR+ data_order={_DATA_ORDER.value}, "
+        f"plain_cnn, {_EPOCHS.value} epochs; elr_tf init={_INIT.value}, PyTorch "
+        f"{pytorch_start}; elr_tf ELR+ data_order={_DATA_ORDER.value}, "
         f"teacher_span={_TEACHER_SPAN.value}; final test accuracy, mean (per seed)"
     )
     print(format_table(records))

@@ -372,12 +372,25 @@ def test_reference_init_leaves_batch_norm_at_one_and_zero_and_follows_the_seed()
         np.testing.assert_array_equal(layer.beta.numpy(), 0.0)
     # Keras's own start is larger: glorot/he kernels against U(+-1/sqrt(fan_in)).
     keras.utils.set_random_seed(3)
-    default = backbones.build_backbone("tiny_resnet", 4, (8, 8, 3))
-    convs = [
-        (a, b) for a, b in zip(first.layers, default.layers) if isinstance(a, keras.layers.Conv2D)
-    ]
+    own = backbones.build_backbone("tiny_resnet", 4, (8, 8, 3), init="keras")
+    convs = [(a, b) for a, b in zip(first.layers, own.layers) if isinstance(a, keras.layers.Conv2D)]
     ratios = [b.kernel.numpy().std() / a.kernel.numpy().std() for a, b in convs]
     assert min(ratios) > 1.5
+
+
+@pytest.mark.parametrize("arch", ["cifar_resnet34", "preact_resnet18", "plain_cnn", "small_cnn"])
+def test_the_paper_configs_presets_start_as_the_reference_by_default(arch):
+    # Built twice from one seed, the default and init="reference" are the same
+    # draw; init="keras" is another (and larger) one.
+    shape = (28, 28, 1) if "cnn" in arch else (32, 32, 3)
+    built = {}
+    for init in (None, "reference", "keras"):
+        keras.utils.set_random_seed(5)
+        built[init] = backbones.build_backbone(arch, 10, shape, init=init).get_weights()
+    for a, b in zip(built[None], built["reference"]):
+        np.testing.assert_array_equal(a, b)
+    kernels = [(a, b) for a, b in zip(built[None], built["keras"]) if a.ndim >= 2]
+    assert all(b.std() > 1.3 * a.std() for a, b in kernels)
 
 
 def test_reference_init_is_refused_for_a_pretrained_family_and_unknown_inits():
