@@ -378,6 +378,50 @@ def test_reference_init_leaves_batch_norm_at_one_and_zero_and_follows_the_seed()
     assert min(ratios) > 1.5
 
 
+def _keras_scale(layer):
+    """The bound (uniform) or stddev (truncated normal) of Keras's own start."""
+    fan_in = _fan_in(layer)
+    if isinstance(layer, keras.layers.Conv2D):
+        return np.sqrt(2.0 / fan_in)  # he-normal: stddev, truncated at 2 / 0.8796 of it.
+    return np.sqrt(6.0 / (fan_in + layer.kernel.shape[-1]))  # glorot-uniform: bound.
+
+
+@pytest.mark.parametrize("init", ["reference", "keras"])
+def test_each_start_keeps_its_initialisers_bounds_on_the_tiny_preset(init):
+    # Every kernel of tiny_cnn, scaled by its own layer's bound (or stddev),
+    # pooled: inside the initialiser's limits and with its spread. Uniform on
+    # [-1, 1] has stddev 1/sqrt(3); Keras's truncated he-normal has stddev 1
+    # after scaling (its draw is rescaled by 1/0.8796 to make up for the cut).
+    keras.utils.set_random_seed(11)
+    model = backbones.build_backbone("tiny_cnn", 10, (28, 28, 1), init=init)
+    scaled = {"uniform": [], "normal": []}
+    for layer in model.layers:
+        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            continue
+        kernel = layer.kernel.numpy()
+        if init == "reference":
+            bound = np.float32(1.0 / np.sqrt(_fan_in(layer)))
+            assert np.abs(kernel).max() <= bound
+            if layer.bias is not None:
+                assert np.abs(layer.bias.numpy()).max() <= bound
+                assert np.any(layer.bias.numpy() != 0)
+            scaled["uniform"].append(kernel.ravel() / bound)
+            continue
+        scale = _keras_scale(layer)
+        if layer.bias is not None:
+            np.testing.assert_array_equal(layer.bias.numpy(), 0.0)
+        if isinstance(layer, keras.layers.Conv2D):
+            assert np.abs(kernel).max() <= 2 * scale / 0.87962566103423978 * (1 + 1e-6)
+            scaled["normal"].append(kernel.ravel() / scale)
+        else:
+            assert np.abs(kernel).max() <= np.float32(scale)
+            scaled["uniform"].append(kernel.ravel() / scale)
+    uniform = np.concatenate(scaled["uniform"])
+    np.testing.assert_allclose(uniform.std(), 1 / np.sqrt(3), rtol=0.1)
+    if init == "keras":
+        np.testing.assert_allclose(np.concatenate(scaled["normal"]).std(), 1.0, rtol=0.15)
+
+
 @pytest.mark.parametrize("arch", ["cifar_resnet34", "preact_resnet18", "plain_cnn", "small_cnn"])
 def test_the_paper_configs_presets_start_as_the_reference_by_default(arch):
     # Built twice from one seed, the default and init="reference" are the same
