@@ -77,6 +77,80 @@ def estimate_issue_counts(probs, labels):
     return joint.sum(axis=1) - np.diag(joint)
 
 
+def estimate_pair_counts(probs, labels):
+    """Estimated wrong labels per (given label, suggested class) pair.
+
+    The confident joint with its diagonal set to zero: entry `[y, j]`
+    counts the examples labelled `y` that are confidently of class `j`.
+
+    Args:
+        probs: float `[n, C]` rows summing to 1.
+        labels: int `[n]` given labels.
+
+    Returns:
+        int64 `[C, C]`, zero on the diagonal; its sum is the estimated total
+        and its row sums are `estimate_issue_counts`.
+
+    Example:
+
+    >>> probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.9, 0.1]])
+    >>> estimate_pair_counts(probs, np.array([0, 0, 1, 1]))
+    array([[0, 1],
+           [1, 0]])
+    """
+    joint = confident_joint(probs, labels)
+    np.fill_diagonal(joint, 0)
+    return joint
+
+
+def prune_by_pair(probs, labels, pair_counts):
+    """Flags, for every pair `(y, j)`, the `pair_counts[y, j]` likeliest flips.
+
+    Among the examples labelled `y`, those with the largest `p_j - p_y` (how
+    much more the probabilities favour `j` than the given label) are the
+    likeliest to be `j`s labelled `y`; each pair flags its own budget of
+    them (the per-pair pruning of Northcutt et al., JAIR 2021, §3.2). An
+    example picked by several pairs is flagged once, so fewer than
+    `pair_counts.sum()` may be flagged. Where the noise is concentrated in
+    a few pairs of look-alike classes, the budgets keep the flags in those
+    pairs instead of spending them on the examples a ranking finds least
+    likely overall.
+
+    Args:
+        probs: float `[n, C]` rows summing to 1.
+        labels: int `[n]` given labels.
+        pair_counts: `[C, C]` non-negative budgets (e.g.
+            `estimate_pair_counts`); the diagonal is ignored.
+
+    Returns:
+        bool `[n]`.
+
+    Example:
+
+    >>> probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.45, 0.55], [0.1, 0.9]])
+    >>> prune_by_pair(probs, np.array([0, 0, 0, 1]), np.array([[0, 1], [0, 0]]))
+    array([False,  True, False, False])
+    """
+    probs, labels = _check(probs, labels)
+    num_classes = probs.shape[1]
+    budgets = np.asarray(pair_counts)
+    if budgets.shape != (num_classes, num_classes) or (budgets < 0).any():
+        raise ValueError(
+            f"`pair_counts` must be a non-negative [{num_classes}, {num_classes}] array. "
+            f"Received shape={budgets.shape}"
+        )
+    flagged = np.zeros(len(labels), bool)
+    for given in range(num_classes):
+        members = np.flatnonzero(labels == given)
+        for other in range(num_classes):
+            budget = int(round(float(budgets[given, other])))
+            if other == given or budget <= 0 or not members.size:
+                continue
+            excess = probs[members, other] - probs[members, given]
+            flagged[members[np.argsort(-excess, kind="stable")[:budget]]] = True
+    return flagged
+
+
 def flag_top(scores, count):
     """Flags the `count` highest scores (NaN never; ties by position).
 

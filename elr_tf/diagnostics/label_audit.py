@@ -16,10 +16,19 @@ per example:
 - `score`, the ranking score (higher: more likely wrong), one of the
   registered `scores.SCORES` (`"combined"` by default when margins are known,
   `"self_confidence"` otherwise);
-- `flagged`, by one of `FLAG_RULES`: `"estimate"` (default) estimates how
-  many examples are wrong from the table itself (the confident joint of
-  Northcutt et al. 2021, `issue_count`) and flags that many of the highest
-  scores; `"argmax"` flags `table_class != y`.
+- `flagged`, by one of `FLAG_RULES`. All but `"argmax"` start from an
+  estimate of how many examples are wrong, per (given label, suggested
+  class) pair, from the rows themselves (the confident joint of Northcutt
+  et al. 2021, `issue_count`). `"pairs"` (default) spends each pair's
+  count on the examples of that given label whose row most favours that
+  class over the label (`issue_count.prune_by_pair`), then the rest of the
+  estimate on the highest scores; `"estimate"` flags the estimated number
+  of the highest scores; `"argmax"` flags `table_class != y`.
+
+With `embeddings=` (the network's features of the audited examples, one
+forward pass: `neighbours.embeddings`), every row `P[i]` is the mean of the
+normalised table row and the share of each label among the example's
+nearest neighbours in that embedding (`neighbours.neighbour_label_shares`).
 
 `find_label_issues` returns the report ranked, most suspicious first.
 
@@ -53,7 +62,8 @@ import keras
 import numpy as np
 
 from elr_tf.checks import int_vector, one_of
-from elr_tf.diagnostics import issue_count, scores
+from elr_tf.diagnostics import confusions, issue_count, scores
+from elr_tf.diagnostics import neighbours as neighbours_lib
 from elr_tf.diagnostics.ranking import detection_metrics
 
 CSV_COLUMNS = ("id", "label", "table_class", "score", "margin", "flagged")
@@ -61,7 +71,9 @@ MARGIN_COLUMNS = ("aum",)
 TRUTH_COLUMNS = ("true_label", "is_noisy")
 METRIC_NAMES = ("precision", "recall", "f1", "auroc", "auprc")
 SCORES = tuple(scores.SCORES)
-FLAG_RULES = ("estimate", "argmax")
+FLAG_RULES = ("pairs", "estimate", "argmax")
+# Array fields of a `LabelAudit` that describe the whole set, not one example.
+_WHOLE_SET_FIELDS = ("pair_counts",)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -85,6 +97,11 @@ class LabelAudit:
         flag_rule: which of `FLAG_RULES` set `flagged`.
         num_estimated: the estimated number of wrong labels among the seen
             examples (from the table's confident joint).
+        pair_counts: int64 `[C, C]` the estimate per (given label,
+            suggested label) pair, zero on the diagonal; it sums to
+            `num_estimated`.
+        neighbours: how many embedding neighbours voted in each row (0:
+            the table alone).
     """
 
     ids: np.ndarray
@@ -99,6 +116,8 @@ class LabelAudit:
     score_name: str = "self_confidence"
     flag_rule: str = "argmax"
     num_estimated: int | None = None
+    pair_counts: np.ndarray | None = None
+    neighbours: int = 0
 
     def __len__(self):
         return len(self.ids)
@@ -123,6 +142,16 @@ class LabelAudit:
     def by_id(self):
         """Returns a copy sorted by id (to join with data kept in id order)."""
         return self._take(np.argsort(self.ids, kind="stable"))
+
+    def true_pair_counts(self):
+        """int64 `[C, C]`: the seen examples given label `a` whose true label is `b != a`.
+
+        The truth beside `pair_counts`; needs the true labels.
+        """
+        use = self.seen & (self.true_labels >= 0) & self.is_noisy
+        return confusions.true_pair_counts(
+            self.labels[use], self.true_labels[use], len(self.pair_counts)
+        )
 
     def metrics(self):
         """Detection metrics against the true labels.
@@ -198,7 +227,8 @@ class LabelAudit:
         values = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            values[field.name] = value[order] if isinstance(value, np.ndarray) else value
+            per_example = isinstance(value, np.ndarray) and field.name not in _WHOLE_SET_FIELDS
+            values[field.name] = value[order] if per_example else value
         return LabelAudit(**values)
 
 
@@ -208,13 +238,20 @@ def find_label_issues(
     ids=None,
     true_labels=None,
     score=None,
-    flag="estimate",
+    flag="pairs",
     margins=None,
+    embeddings=None,
+    neighbours=neighbours_lib.DEFAULT_NEIGHBOURS,
 ):
     """Ranks the training labels by how likely each is wrong, and flags some.
 
     One training run gives everything: the target table and, when the model
-    tracked them, the averaged logit margins. No extra pass over the data.
+    tracked them, the averaged logit margins. With `embeddings` (one
+    forward pass, `neighbours_lib.embeddings`), each example's row is the
+    mean of its normalised table row and the label shares among its
+    `neighbours` nearest audited neighbours in the network's embedding
+    (`neighbours_lib.neighbour_label_shares`), a second opinion that a
+    flip the network learnt cannot sway.
 
     Args:
         model_or_table: an `ELRModel` or `ELRPlusModel` (its tables are
@@ -227,10 +264,16 @@ def find_label_issues(
             (-1: unknown); they only enable `metrics()`.
         score: one of `SCORES`; None takes `"combined"` when margins are
             known and `"self_confidence"` otherwise.
-        flag: `"estimate"` (flag the estimated number of wrong labels,
-            highest scores first) or `"argmax"` (`table_class != label`).
+        flag: `"pairs"` (default: each (given, suggested) pair flags its
+            own estimated count, and the rest of the estimate goes to the
+            highest scores), `"estimate"` (the estimated number of wrong
+            labels, highest scores first) or `"argmax"` (`table_class !=
+            label`).
         margins: float `[num_examples]` averaged margins by id, for a table
             source (or to override a model's).
+        embeddings: optional float `[n, d]` embeddings aligned with
+            `labels` (with `ids=None`, one per table row).
+        neighbours: how many neighbours vote when `embeddings` are given.
 
     Returns:
         A `LabelAudit` ranked most suspicious first (`report.ids[:k]` are
@@ -250,11 +293,21 @@ def find_label_issues(
         score = "combined" if margins is not None else "self_confidence"
     one_of("score", score, SCORES)
     return _verdicts(
-        model_or_table, labels, ids, true_labels, score=score, flag=flag, margins=margins
+        model_or_table,
+        labels,
+        ids,
+        true_labels,
+        score=score,
+        flag=flag,
+        margins=margins,
+        embeddings=embeddings,
+        neighbours=neighbours,
     ).ranked()
 
 
-def _verdicts(model_or_table, labels, ids, true_labels, score, flag, margins):
+def _verdicts(
+    model_or_table, labels, ids, true_labels, score, flag, margins, embeddings=None, neighbours=0
+):
     table = _as_table(model_or_table)
     num_rows, num_classes = table.shape
     labels = int_vector("labels", labels)
@@ -271,6 +324,8 @@ def _verdicts(model_or_table, labels, ids, true_labels, score, flag, margins):
         labels = labels[keep]
         if true_labels is not None:
             true_labels = true_labels[keep]
+        if embeddings is not None:
+            embeddings = _check_embeddings(embeddings, len(keep))[keep]
     else:
         ids = int_vector("ids", ids, len(labels))
         if ids.size and (ids.min() < 0 or ids.max() >= num_rows):
@@ -296,14 +351,26 @@ def _verdicts(model_or_table, labels, ids, true_labels, score, flag, margins):
     totals = rows.sum(axis=1)
     seen = totals > 0
     shares = rows / np.where(seen, totals, 1.0)[:, None]
+    if embeddings is not None:
+        embeddings = _check_embeddings(embeddings, len(labels))
+        voters = neighbours_lib.neighbour_label_shares(
+            embeddings[seen], labels[seen], num_classes, k=neighbours
+        )
+        shares[seen] = (shares[seen] + voters) / 2.0
     if aum is not None:
         aum = np.where(seen, aum, np.nan)
     stats = scores.Statistics(shares, labels, seen, aum)
     values = scores.compute(score, stats)
-    table_class = np.where(seen, rows.argmax(axis=1), -1).astype(np.int64)
-    counts = issue_count.estimate_issue_counts(shares[seen], labels[seen])
+    table_class = np.where(seen, shares.argmax(axis=1), -1).astype(np.int64)
+    pairs = issue_count.estimate_pair_counts(shares[seen], labels[seen])
+    counts = pairs.sum(axis=1)
     if flag == "argmax":
         flagged = seen & (table_class != labels)
+    elif flag == "pairs":
+        flagged = np.zeros(len(labels), bool)
+        flagged[seen] = issue_count.prune_by_pair(shares[seen], labels[seen], pairs)
+        rest = int(pairs.sum()) - int(np.count_nonzero(flagged))
+        flagged |= issue_count.flag_top(np.where(flagged, np.nan, values), rest)
     else:
         flagged = issue_count.flag_top(values, counts.sum())
     return LabelAudit(
@@ -318,7 +385,9 @@ def _verdicts(model_or_table, labels, ids, true_labels, score, flag, margins):
         aum=aum,
         score_name=score,
         flag_rule=flag,
+        neighbours=neighbours if embeddings is not None else 0,
         num_estimated=int(counts.sum()),
+        pair_counts=pairs,
     )
 
 
@@ -357,7 +426,7 @@ class AuditCallback(keras.callbacks.Callback):
         true_labels,
         prefix="audit_",
         score=None,
-        flag="estimate",
+        flag="pairs",
     ):
         super().__init__()
         self.ids = int_vector("ids", ids)
@@ -413,6 +482,16 @@ def _as_table(source):
             f"inf, e.g. rows {np.flatnonzero(bad)[:5].tolist()} (a diverged run?)."
         )
     return table
+
+
+def _check_embeddings(embeddings, n):
+    embeddings = _to_numpy(embeddings)
+    if embeddings.ndim != 2 or len(embeddings) != n:
+        raise ValueError(
+            f"`embeddings` must be a [n, d] array with one row per audited example ({n}). "
+            f"Received shape={embeddings.shape}"
+        )
+    return embeddings
 
 
 def _to_numpy(value):

@@ -331,10 +331,19 @@ class TrainConfig:
         check=choice(("auto", *label_audit.SCORES)),
     )
     audit_flag: str = setting(
-        "estimate",
-        "Which labels audit.csv flags: estimate (as many as the run estimates are "
-        "wrong, most suspicious first) or argmax (table class != label).",
+        "pairs",
+        "Which labels audit.csv flags: pairs (each given/suggested label pair flags "
+        "its own estimated count, the rest of the estimate goes to the most "
+        "suspicious), estimate (as many as the run estimates are wrong, most "
+        "suspicious first) or argmax (table class != label).",
         check=choice(label_audit.FLAG_RULES),
+    )
+    audit_neighbours: int = setting(
+        30,
+        "Nearest neighbours in the network's embedding (the input of its last Dense "
+        "layer) whose labels vote on each training label in audit.csv, beside the "
+        "target table; 0: the table alone.",
+        check=checks.non_negative_int,
     )
     jit_compile: bool = setting(False, "Compile the train step with XLA.")
     mixed_precision: bool = setting(False, "Train with the mixed_float16 policy (GPUs).")

@@ -1,4 +1,4 @@
-"""The files a run leaves: labels, final tables, model, audit, suspects and summary.
+"""The files a run leaves: labels, final tables, model, audit, pictures and summary.
 
 Each file is written under a temporary name and renamed into place, so none
 is ever left truncated under its final name.
@@ -10,8 +10,9 @@ import math
 import os
 
 import numpy as np
+from absl import logging
 
-from elr_tf.diagnostics import find_label_issues, suspects
+from elr_tf.diagnostics import confusions, find_label_issues, neighbours, suspects
 from elr_tf.experiment.checkpointing import atomic_path, atomic_write_text
 
 
@@ -40,18 +41,34 @@ def save_final(run, run_dir, out_dir, chief, audit_settings, timer):
     if chief:
         with atomic_path(os.path.join(run_dir, "model.keras")) as tmp:
             model.save(tmp)
+    k = config.audit_neighbours
+    features = None
+    if k:
+        features = neighbours.embeddings(model, run.eval_dataset(data.train))
     report = find_label_issues(
         model,
         data.train.labels,
         ids=data.train.ids,
         true_labels=data.train.true_labels,
+        embeddings=features,
+        neighbours=k or neighbours.DEFAULT_NEIGHBOURS,
         **audit_settings,
     )
     with atomic_path(os.path.join(out_dir, "audit.csv")) as tmp:
         report.to_csv(tmp, class_names=data.class_names)
+    known = has_true_labels(data.train)
+    true_pairs = report.true_pair_counts() if known else None
     if chief and len(report):
         with atomic_path(os.path.join(out_dir, suspects.FILE_NAME)) as tmp:
             suspects.plot_suspects(report, data.train, tmp, class_names=data.class_names)
+        with atomic_path(os.path.join(out_dir, confusions.FILE_NAME)) as tmp:
+            confusions.plot_confusions(
+                report.pair_counts,
+                tmp,
+                class_names=data.class_names,
+                true_counts=true_pairs,
+                title=f"Wrong labels by class pair ({config.dataset}, {len(report)} examples)",
+            )
     csv_path = os.path.join(out_dir, "metrics.csv")
     summary = summarise(config, run_dir, csv_path, run.noise_rate, timer, data)
     summary["label_issues"] = {
@@ -59,14 +76,40 @@ def save_final(run, run_dir, out_dir, chief, audit_settings, timer):
         "flag": report.flag_rule,
         "num_flagged": int(np.count_nonzero(report.flagged)),
         "num_estimated": report.num_estimated,
+        "neighbours": report.neighbours,
+        "pair_counts": report.pair_counts.tolist(),
     }
-    if has_true_labels(data.train):
+    if known:
         summary["label_detection"] = {
             key: None if isinstance(value, float) and math.isnan(value) else value
             for key, value in report.metrics().items()
         }
+        summary["label_detection"]["true_pair_counts"] = true_pairs.tolist()
     atomic_write_text(os.path.join(out_dir, "summary.json"), json.dumps(summary, indent=2))
+    logging.info("%s", issue_line(report, data.class_names, summary.get("label_detection")))
     return summary
+
+
+def issue_line(report, class_names=None, detection=None):
+    """One line on how dirty the training labels look, for the end of a run.
+
+    Example: `Label issues: estimated 1,203 wrong labels of 4,500 (26.7%);
+    largest pairs shirt->T-shirt 210, coat->pullover 180; true 1,180 (estimate
+    +1.9%); 1,203 flagged in audit.csv`.
+    """
+    seen = int(np.count_nonzero(report.seen))
+    share = report.num_estimated / seen if seen else float("nan")
+    pairs = ", ".join(
+        f"{given}->{suggested} {count:,}"
+        for given, suggested, count in confusions.top_pairs(report.pair_counts, class_names, 3)
+    )
+    text = f"Label issues: estimated {report.num_estimated:,} wrong labels of {seen:,}"
+    text += f" ({share:.1%})"
+    text += f"; largest pairs {pairs}" if pairs else ""
+    if detection is not None and detection.get("num_noisy"):
+        error = report.num_estimated / detection["num_noisy"] - 1.0
+        text += f"; true {detection['num_noisy']:,} (estimate {error:+.1%})"
+    return text + f"; {int(np.count_nonzero(report.flagged)):,} flagged in audit.csv"
 
 
 def has_true_labels(example_set):

@@ -21,9 +21,12 @@ directory:
                          averaged margins, most suspicious first
                          (elr_tf.find_label_issues)
         suspects.png     the 64 most suspicious training images, captioned
+        confusions.png   estimated wrong labels per (given, suggested) class
+                         pair, the true counts beside them when known
         memorization.csv per-epoch memorisation fractions on (up to 10,000)
         memorization.png training examples, and their figure (true labels known)
-        summary.json     final/best test accuracy, noise rate, timings
+        summary.json     final/best test accuracy, noise rate, timings, the
+                         estimated wrong labels overall and per class pair
 """
 
 import math
@@ -36,7 +39,7 @@ import tensorflow as tf
 
 from elr_tf.callbacks import NonFiniteGuard
 from elr_tf.data import find_unreadable_images
-from elr_tf.diagnostics import AuditCallback, MemorizationMonitor
+from elr_tf.diagnostics import AuditCallback, MemorizationMonitor, neighbours
 from elr_tf.experiment import checkpointing, outputs
 from elr_tf.experiment import run_dir as run_dir_lib
 from elr_tf.experiment.assemble import (
@@ -108,6 +111,7 @@ def _train_in(run, run_dir, chief, callbacks):
             f"`--epochs` must be at least the {initial_epoch} epochs {run_dir} has "
             f"already trained. Received: --epochs={config.epochs}"
         )
+    _check_audit_neighbours(run)
     audit_settings = {
         "score": None if config.audit_score == "auto" else config.audit_score,
         "flag": config.audit_flag,
@@ -136,6 +140,28 @@ def _train_in(run, run_dir, chief, callbacks):
     if initial_epoch < config.epochs:
         _fit(run, initial_epoch, all_callbacks, 0 if line_per_epoch else config.verbose, guard)
     return outputs.save_final(run, run_dir, out_dir, chief, audit_settings, timer)
+
+
+def _check_audit_neighbours(run):
+    # Refused before training, not after it: the final audit reads the
+    # embedding of every training example.
+    k = run.config.audit_neighbours
+    if not k:
+        return
+    if k >= len(run.data.train):
+        raise ValueError(
+            f"`--audit_neighbours` must be below the number of training examples "
+            f"({len(run.data.train)}). Received: --audit_neighbours={k}"
+        )
+    for network in neighbours.networks_of(run.model):
+        try:
+            neighbours.embedding_model(network)
+        except ValueError as error:
+            raise ValueError(
+                f"`--audit_neighbours={k}` reads the network's embedding, which this "
+                f"network does not expose: {error} Pass --audit_neighbours=0 to audit "
+                "with the target table alone."
+            ) from error
 
 
 def _diagnostics(run, out_dir, initial_epoch, audit_settings):

@@ -1,6 +1,6 @@
 """python scripts/benchmarks/compare_cleanlab.py --flagfile=configs/fashion_mnist_sym.cfg \
     --arch=mini_cnn --num_train=3000 --epochs=15 --t0=15 \
-    --grid=sym:0.2,sym:0.4,sym:0.6,sym:0.8,asym:0.4 --noise_seeds=1,2
+    --grid=sym:0.2,sym:0.4,sym:0.6,sym:0.8,asym:0.4,idn:0.2,idn:0.4 --noise_seeds=1,2
 
 Finds the wrong labels two ways on the same noisy data: ELR vs cleanlab.
 Needs the benchmark packages first
@@ -11,8 +11,14 @@ seed draws the subset, the split, the noisy labels and the initial weights),
 on the same noisy data:
 
 (a) ELR: trains one network with ELR and calls `elr_tf.find_label_issues`
-    on it (the target table and the averaged logit margins it kept during
-    that run; `--audit_score`, `--audit_flag` choose the score and the rule).
+    on it: the target table and the averaged logit margins it kept during
+    that run and, with `--audit_neighbours=K` (default 30), the labels of
+    each example's K nearest neighbours in the network's embedding (one
+    forward pass, timed with the run); `--audit_score`, `--audit_flag`
+    choose the score and the rule.
+(a') ELR table alone (with `--audit_neighbours` > 0): the same run, the
+    table and margins only, flagging the estimated number by score (the
+    finder before the neighbours and the per-pair rule).
 (b) ELR, argmax rule: the same run, flagging `argmax(T[i]) != y[i]`.
 (c) cleanlab (confident learning): trains the same backbone with plain
     cross-entropy for the same epochs on k-1 of `--folds` stratified folds,
@@ -24,11 +30,13 @@ on the same noisy data:
 
 Prints one table: per setting and method, the mean over seeds of precision,
 recall, F1, AUROC, average precision, the estimated and the true number of
-wrong labels and the wall time (training included); then the ceiling, the F1
+wrong labels, the error of the estimate and the wall time (training
+included); then the ceiling, the F1
 of each score when exactly the true number of examples is flagged.
 """
 
 import dataclasses
+import json
 import os
 import time
 
@@ -39,6 +47,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from elr_tf import checks, diagnostics  # noqa: E402
+from elr_tf.diagnostics import neighbours  # noqa: E402
 from elr_tf.experiment import flags as elr_flags  # noqa: E402
 from elr_tf.experiment.assemble import assemble, load_noisy_data  # noqa: E402
 from elr_tf.experiment.settings import flag_name  # noqa: E402
@@ -51,13 +60,24 @@ _COLUMNS = (
     ("auprc", "AUPRC", ".3f"),
     ("num_estimated", "est.", ".0f"),
     ("num_noisy", "true", ".0f"),
+    ("count_error", "err.", "+.0%"),
     ("seconds", "s", ".0f"),
 )
 ELR = "ELR find_label_issues"
+ELR_TABLE = "ELR table alone"
 ELR_ARGMAX = "ELR table, argmax rule"
 ON_TABLE = "cleanlab on ELR table"
 # Scores whose ceiling (F1 at the true count) is printed.
 CEILING_SCORES = ("combined", "margin", "self_confidence", "aum")
+
+
+# The grid's noise kinds and the noise models (`--noise`) they run.
+GRID_KINDS = {"sym": "symmetric", "asym": "asymmetric", "idn": "idn"}
+
+
+def count_error(estimated, true):
+    """Relative error of an estimated count, `estimated / true - 1` (NaN if true is 0)."""
+    return estimated / true - 1.0 if true else float("nan")
 
 
 def cleanlab_name(folds):
@@ -75,7 +95,8 @@ def compare(config, folds=5):
 
     Returns:
         dict of method name to `diagnostics.detection_metrics` figures plus
-        `seconds` (wall time, training included), `num_estimated` and
+        `seconds` (wall time, training included), `num_estimated`,
+        `count_error` (`num_estimated / num_noisy - 1`) and
         `ceiling_f1` (F1 when the true number of examples is flagged by the
         method's score); the ELR entry also has `test_accuracy` and
         `ceiling_f1_<score>` for each of `CEILING_SCORES`. The key `"data"`
@@ -101,7 +122,7 @@ def compare(config, folds=5):
             "num_train": len(train),
             "noise_rate_requested": config.noise_rate,
             "noise_rate_realised": realised,
-            "asymmetric": config.asymmetric,
+            "noise": config.noise_model,
             "seed": config.seed,
             "epochs": config.epochs,
             "arch": config.arch,
@@ -113,10 +134,19 @@ def compare(config, folds=5):
     start = time.perf_counter()
     run = _fit(dataclasses.replace(config, loss="elr"), loaded)
     model = run.model
+    k = config.audit_neighbours
+    features = neighbours.embeddings(model, run.eval_dataset(train)) if k else None
 
-    def find(score, flag=config.audit_flag):
+    def find(score, flag=config.audit_flag, features=features):
         return diagnostics.find_label_issues(
-            model, train.labels, train.ids, train.true_labels, score=score, flag=flag
+            model,
+            train.labels,
+            train.ids,
+            train.true_labels,
+            score=score,
+            flag=flag,
+            embeddings=features,
+            neighbours=k or neighbours.DEFAULT_NEIGHBOURS,
         )
 
     report = find(score)
@@ -130,7 +160,13 @@ def compare(config, folds=5):
     elr["test_accuracy"] = _accuracy(model, run.eval_dataset(data.test), data.test.labels)
     results[ELR] = elr
 
-    argmax = find(score, flag="argmax").metrics()
+    if k:
+        alone = find(score, flag="estimate", features=None).metrics()
+        alone["seconds"] = elr["seconds"]
+        alone["ceiling_f1"] = elr["ceiling_f1"]
+        results[ELR_TABLE] = alone
+
+    argmax = find(score, flag="argmax", features=None).metrics()
     argmax["seconds"] = elr["seconds"]
     argmax["num_estimated"] = argmax["num_flagged"]
     argmax["ceiling_f1"] = elr["ceiling_f1"]
@@ -146,6 +182,9 @@ def compare(config, folds=5):
     table /= table.sum(axis=1, keepdims=True)
     results[ON_TABLE] = _cleanlab(train.labels, table, noisy)
     results[ON_TABLE]["seconds"] = time.perf_counter() - start + elr["seconds"]
+    for method, figures in results.items():
+        if method != "data":
+            figures["count_error"] = count_error(figures["num_estimated"], figures["num_noisy"])
     return results
 
 
@@ -179,8 +218,8 @@ def run_grid(config, settings, seeds, folds=5, log=print):
 
     Args:
         config: the base `TrainConfig`; each run replaces its noise rate,
-            `asymmetric` and `seed`.
-        settings: sequence of `(kind, rate)`, kind `"sym"` or `"asym"`.
+            noise model and `seed`.
+        settings: sequence of `(kind, rate)`, kind one of `GRID_KINDS`.
         seeds: sequence of int seeds.
         folds: cleanlab's cross-validation folds.
         log: called with a one-line summary after each run.
@@ -192,7 +231,7 @@ def run_grid(config, settings, seeds, folds=5, log=print):
     for kind, rate in settings:
         for seed in seeds:
             setting = dataclasses.replace(
-                config, noise_rate=rate, asymmetric=kind == "asym", seed=seed
+                config, noise_rate=rate, noise=GRID_KINDS[kind], asymmetric=False, seed=seed
             )
             results = compare(setting, folds=folds)
             grid.append(((kind, rate), seed, results))
@@ -228,7 +267,7 @@ def format_grid(grid):
             cells = []
             for key, _, fmt in _COLUMNS:
                 value = np.mean([r[method][key] for r in runs])
-                cells.append(f"{value:>8{fmt}}")
+                cells.append(format(value, fmt).rjust(8))
             lines.append(f"{label:<10}{method:<26}" + "".join(cells))
             label = f"({realised:.1%})" if label.startswith(setting[0]) else ""
     lines.append("")
@@ -272,7 +311,7 @@ def parse_seeds(values):
 
 
 def parse_grid(text):
-    """`"sym:0.2,asym:0.4"` -> `[("sym", 0.2), ("asym", 0.4)]`; ValueError names the flag."""
+    """`"sym:0.2,idn:0.4"` -> `[("sym", 0.2), ("idn", 0.4)]`; ValueError names the flag."""
     settings = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         kind, _, rate = item.partition(":")
@@ -280,9 +319,10 @@ def parse_grid(text):
             value = float(rate)
         except ValueError:
             value = None
-        if kind not in ("sym", "asym") or value is None or not 0.0 < value < 1.0:
+        if kind not in GRID_KINDS or value is None or not 0.0 < value < 1.0:
             raise ValueError(
-                "`--grid` must be a comma-separated list of sym:RATE or asym:RATE with "
+                "`--grid` must be a comma-separated list of KIND:RATE with KIND one of "
+                f"{', '.join(GRID_KINDS)} and "
                 f"0 < RATE < 1. Received: --grid={text!r} (item {item!r})"
             )
         settings.append((kind, value))
@@ -347,7 +387,7 @@ def main(argv):
     replaced = [
         f"--{flag_name(field)}={getattr(config, field.name)}"
         for field in dataclasses.fields(config)
-        if field.name in ("noise_rate", "asymmetric", "seed")
+        if field.name in ("noise_rate", "noise", "asymmetric", "seed")
         and field.name in elr_flags.given_fields(_HOLDERS)
     ]
     if replaced:
@@ -366,7 +406,19 @@ def main(argv):
             f"{error}. Install the benchmark packages: pip install -r "
             "scripts/benchmarks/requirements-bench.txt"
         ) from error
+    if _SAVE.value:
+        with open(_SAVE.value, "w") as f:
+            json.dump([[list(setting), seed, results] for setting, seed, results in grid], f)
     print(format_grid(grid))
+
+
+def load_grids(paths):
+    """The grids `--save` wrote to `paths`, as one `run_grid` list (to merge runs)."""
+    grid = []
+    for path in paths:
+        with open(path) as f:
+            grid += [(tuple(setting), seed, results) for setting, seed, results in json.load(f)]
+    return grid
 
 
 if __name__ == "__main__":
@@ -376,9 +428,16 @@ if __name__ == "__main__":
     _FOLDS = flags.DEFINE_integer("folds", 5, "Cross-validation folds for cleanlab.")
     _GRID = flags.DEFINE_string(
         "grid",
-        "sym:0.2,sym:0.4,sym:0.6,sym:0.8,asym:0.4",
-        "Noise settings, comma-separated kind:rate with kind sym or asym.",
+        "sym:0.2,sym:0.4,sym:0.6,sym:0.8,asym:0.4,idn:0.2,idn:0.4",
+        "Noise settings, comma-separated kind:rate with kind sym (symmetric), asym "
+        "(asymmetric) or idn (instance-dependent).",
     )
     _SEEDS = flags.DEFINE_list("noise_seeds", ["1", "2"], "Seeds; each draws its own noise.")
+    _SAVE = flags.DEFINE_string(
+        "save",
+        None,
+        "Also write the figures to this JSON file; `load_grids` merges several "
+        "(e.g. one process per seed) for `format_grid`.",
+    )
     flags.FLAGS.set_default("verbose", 0)
     app.run(main)

@@ -71,3 +71,49 @@ def test_bad_arguments():
         issue_count.confident_joint(PROBS[:, 0], LABELS)
     with pytest.raises(ValueError, match="labels.*\\[0, 2\\).*max=2"):
         issue_count.estimate_issue_counts(PROBS, np.array([0, 0, 0, 1, 1, 2]))
+
+
+def test_pair_counts_are_the_joint_off_its_diagonal():
+    # Three classes; rows put 7/8 on one class (thresholds exactly 7/8).
+    true = np.repeat(np.arange(3), 100)
+    probs = np.full((300, 3), 1 / 16)
+    probs[np.arange(300), true] = 7 / 8
+    noisy = true.copy()
+    noisy[:20] = 1  # 20 zeros labelled 1: pair (given 1, suggested 0)
+    noisy[100:105] = 2  # 5 ones labelled 2: pair (given 2, suggested 1)
+    pairs = issue_count.estimate_pair_counts(probs, noisy)
+    np.testing.assert_array_equal(pairs, [[0, 0, 0], [20, 0, 0], [0, 5, 0]])
+    per_label = issue_count.estimate_issue_counts(probs, noisy)
+    np.testing.assert_array_equal(pairs.sum(axis=1), per_label)
+
+
+def test_prune_by_pair_spends_each_budget_inside_its_pair():
+    # Label 0 for all six; scores p_1 - p_0 and p_2 - p_0 worked out by hand:
+    #   row 0: 0.6-0.2=+0.4 (for 1), 0.2-0.2=0.0 (for 2)
+    #   row 1: 0.1-0.3=-0.2,          0.6-0.3=+0.3
+    #   row 2: 0.5-0.3=+0.2,          0.2-0.3=-0.1
+    #   row 3: 0.1-0.8=-0.7,          0.1-0.8=-0.7
+    #   row 4: 0.2-0.4=-0.2,          0.4-0.4=0.0
+    #   row 5: 0.45-0.1=+0.35,        0.45-0.1=+0.35
+    probs = np.array(
+        [
+            [0.2, 0.6, 0.2],
+            [0.3, 0.1, 0.6],
+            [0.3, 0.5, 0.2],
+            [0.8, 0.1, 0.1],
+            [0.4, 0.2, 0.4],
+            [0.1, 0.45, 0.45],
+        ]
+    )
+    labels = np.zeros(6, int)
+    budgets = np.array([[0, 2, 1], [0, 0, 0], [0, 0, 0]])
+    # Pair (0, 1) takes rows 0 and 5; pair (0, 2) takes row 5 (0.35 > 0.3), which
+    # is already flagged: two flags for a budget of three.
+    flagged = issue_count.prune_by_pair(probs, labels, budgets)
+    np.testing.assert_array_equal(flagged, [True, False, False, False, False, True])
+    budgets[0, 2] = 2  # now rows 5 and 1 for class 2
+    np.testing.assert_array_equal(
+        issue_count.prune_by_pair(probs, labels, budgets), [True, True, False, False, False, True]
+    )
+    with pytest.raises(ValueError, match="pair_counts"):
+        issue_count.prune_by_pair(probs, labels, np.ones((2, 2)))

@@ -215,20 +215,35 @@ def test_compare_cleanlab_runs_on_tiny_settings():
         arch="tiny_cnn", num_train=400, epochs=1, batch_size=64, noise_rate=0.4, seed=0, verbose=0
     )
     logged = []
-    grid = script.run_grid(config, [("sym", 0.4), ("asym", 0.4)], [0], folds=2, log=logged.append)
-    assert [(setting, seed) for setting, seed, _ in grid] == [(("sym", 0.4), 0), (("asym", 0.4), 0)]
-    assert logged[1].startswith("asym 0.4 seed 0: ") and grid[1][2]["data"]["asymmetric"]
+    settings = [("sym", 0.4), ("asym", 0.4), ("idn", 0.4)]
+    grid = script.run_grid(config, settings, [0], folds=2, log=logged.append)
+    assert [(setting, seed) for setting, seed, _ in grid] == [(s, 0) for s in settings]
+    assert logged[1].startswith("asym 0.4 seed 0: ")
+    assert [r["data"]["noise"] for _, _, r in grid] == ["symmetric", "asymmetric", "idn"]
+    # Instance-dependent noise flips exactly 160 of the 400 examples before the
+    # 360/40 split, so near 40% of the training labels are wrong.
+    assert 0.35 < grid[2][2]["data"]["noise_rate_realised"] < 0.45
     results = grid[0][2]
     assert results["data"]["num_train"] == 360
     methods = [m for m in results if m != "data"]
-    assert methods == [script.ELR, script.ELR_ARGMAX, "cleanlab, 2-fold CE", script.ON_TABLE]
+    assert methods == [
+        script.ELR,
+        script.ELR_TABLE,
+        script.ELR_ARGMAX,
+        "cleanlab, 2-fold CE",
+        script.ON_TABLE,
+    ]
     for method in methods:
         for name in ("precision", "recall", "f1", "auroc", "auprc", "seconds", "ceiling_f1"):
             assert np.isfinite(results[method][name]), (method, name)
         assert results[method]["num_noisy"] == results[script.ELR]["num_noisy"] > 0
         assert results[method]["num_estimated"] >= 0
+        assert results[method]["count_error"] == pytest.approx(
+            results[method]["num_estimated"] / results[method]["num_noisy"] - 1
+        )
     table = script.format_grid(grid)
-    assert "cleanlab, 2-fold CE" in table and "Ceiling" in table and "asym 40%" in table
+    assert "cleanlab, 2-fold CE" in table and "Ceiling" in table and "idn 40%" in table
+    assert "err." in table
 
 
 def test_ceiling_f1_and_grid_parsing():
@@ -236,7 +251,11 @@ def test_ceiling_f1_and_grid_parsing():
     positives = np.array([True, False, True, False])
     # Top 2 by score: ids 0 (positive) and 1 (negative).
     assert script.ceiling_f1([0.9, 0.8, 0.1, 0.0], positives) == 0.5
-    assert script.parse_grid("sym:0.2, asym:0.4") == [("sym", 0.2), ("asym", 0.4)]
+    assert script.parse_grid("sym:0.2, asym:0.4,idn:0.2") == [
+        ("sym", 0.2),
+        ("asym", 0.4),
+        ("idn", 0.2),
+    ]
     with pytest.raises(ValueError, match="--grid.*'sym:1.5'"):
         script.parse_grid("sym:1.5")
     with pytest.raises(ValueError, match="--grid.*'pair:0.2'"):
@@ -268,7 +287,7 @@ MARGINS = np.array([2.0, 3.0, -0.5, -2.0, -1.5, 1.0])
 
 def test_find_label_issues_ranks_by_the_combined_score():
     report = elr_tf.find_label_issues(TABLE, LABELS, true_labels=TRUE, margins=MARGINS)
-    assert report.score_name == "combined" and report.flag_rule == "estimate"
+    assert report.score_name == "combined" and report.flag_rule == "pairs"
     # Self-confidence 1 - P[i, y] = [0.2, 0.2, 1/3, 0.9, 0.9, 0.6] as ranks
     # in [0, 1] (ties share theirs): [0.1, 0.1, 0.4, 0.8, 1.0, 0.6] (the two
     # 0.9s differ in float32, id 4 above id 3); -margins ranks: [0.2, 0, 0.6,
@@ -328,7 +347,7 @@ def test_model_source_uses_its_tracked_margins_and_ids():
 
 
 def test_find_label_issues_bad_arguments():
-    with pytest.raises(ValueError, match="`flag` must be one of estimate, argmax.*'top'"):
+    with pytest.raises(ValueError, match="`flag` must be one of pairs, estimate, argmax.*'top'"):
         elr_tf.find_label_issues(TABLE, LABELS, flag="top")
     with pytest.raises(ValueError, match="`score` must be one of.*'loss'"):
         elr_tf.find_label_issues(TABLE, LABELS, score="loss")

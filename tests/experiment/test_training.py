@@ -53,6 +53,7 @@ def test_fashion_mnist_run_writes_its_directory(tmp_path):
         "memorization.csv",
         "memorization.png",
         "suspects.png",
+        "confusions.png",
     ):
         assert os.path.exists(os.path.join(run_dir, name)), name
     with open(os.path.join(run_dir, "summary.json")) as f:
@@ -69,9 +70,15 @@ def test_fashion_mnist_run_writes_its_directory(tmp_path):
     detection = written["label_detection"]
     assert detection["num_examples"] == summary["num_train"]
     issues = written["label_issues"]
-    assert (issues["score"], issues["flag"]) == ("combined", "estimate")
+    assert (issues["score"], issues["flag"]) == ("combined", "pairs")
     assert issues["num_estimated"] == detection["num_estimated"] > 0
     assert issues["num_flagged"] == detection["num_flagged"]
+    # The per-pair estimate sums to the count; the truth beside it sums to
+    # the wrong labels.
+    assert issues["neighbours"] == 30
+    assert np.sum(issues["pair_counts"]) == issues["num_estimated"]
+    assert np.trace(issues["pair_counts"]) == 0
+    assert np.sum(detection["true_pair_counts"]) == detection["num_noisy"]
     assert 0 <= detection["precision"] <= 1 and 0 <= detection["auroc"] <= 1
     # 60% symmetric noise, true class included: about 0.6 * 0.9 wrong.
     assert 0.45 < written["noise_rate_realised"] < 0.63
