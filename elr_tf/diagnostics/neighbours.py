@@ -16,8 +16,9 @@ confident joint see the pairs of look-alike classes.
 
 The search is exact: cosine similarity in blocks of rows, with `tf.math.top_k`,
 so it runs where TensorFlow puts it (a GPU when there is one). It costs one
-forward pass over the training set and `n^2 * d` multiply-adds: for
-60,000 examples and a 64-wide embedding, about 10 s on one CPU core.
+forward pass over the training set and `n^2 * d` multiply-adds, once, after
+training (`scripts/benchmarks/benchmark_audit.py` measures it against a
+training epoch; figures in docs/label_issues.md).
 
 Example:
 

@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from elr_tf import checks, diagnostics  # noqa: E402
-from elr_tf.diagnostics import neighbours  # noqa: E402
+from elr_tf.diagnostics import confusions, neighbours, suspects  # noqa: E402
 from elr_tf.experiment import flags as elr_flags  # noqa: E402
 from elr_tf.experiment.assemble import assemble, load_noisy_data  # noqa: E402
 from elr_tf.experiment.settings import flag_name  # noqa: E402
@@ -84,7 +84,7 @@ def cleanlab_name(folds):
     return f"cleanlab, {folds}-fold CE"
 
 
-def compare(config, folds=5):
+def compare(config, folds=5, pictures=None):
     """Runs the label-error detectors on one noisy data set; returns their figures.
 
     Args:
@@ -92,6 +92,9 @@ def compare(config, folds=5):
             or a noise matrix) so that the wrong labels are known.
             `config.loss` is ignored: (a) uses ELR, (c) cross-entropy.
         folds: number of cross-validation folds for cleanlab, >= 2.
+        pictures: optional path prefix; ELR's `suspects.png` and
+            `confusions.png` of this run are written as `<prefix>_suspects.png`
+            and `<prefix>_confusions.png` (not timed).
 
     Returns:
         dict of method name to `diagnostics.detection_metrics` figures plus
@@ -152,6 +155,18 @@ def compare(config, folds=5):
     report = find(score)
     elr = report.metrics()
     elr["seconds"] = time.perf_counter() - start
+    elr["pair_counts"] = report.pair_counts.tolist()
+    elr["true_pair_counts"] = report.true_pair_counts().tolist()
+    if pictures:
+        names = data.class_names
+        suspects.plot_suspects(report, train, f"{pictures}_suspects.png", class_names=names)
+        confusions.plot_confusions(
+            report.pair_counts,
+            f"{pictures}_confusions.png",
+            class_names=names,
+            true_counts=report.true_pair_counts(),
+            title=f"{config.noise_model} noise {config.noise_rate:g}, seed {config.seed}",
+        )
     elr["ceiling_f1"] = ceiling_f1(report.score, report.is_noisy)
     for name in CEILING_SCORES:
         ranked = find(name)
@@ -213,7 +228,7 @@ def _cleanlab(labels, pred_probs, noisy):
     return result
 
 
-def run_grid(config, settings, seeds, folds=5, log=print):
+def run_grid(config, settings, seeds, folds=5, log=print, pictures_dir=None):
     """`compare` for every `(kind, rate)` of `settings` and every seed.
 
     Args:
@@ -223,6 +238,8 @@ def run_grid(config, settings, seeds, folds=5, log=print):
         seeds: sequence of int seeds.
         folds: cleanlab's cross-validation folds.
         log: called with a one-line summary after each run.
+        pictures_dir: optional folder for each run's ELR `suspects.png` and
+            `confusions.png` (`<kind>_<rate>_seed<seed>_*.png`).
 
     Returns:
         list of `((kind, rate), seed, results)`.
@@ -233,7 +250,11 @@ def run_grid(config, settings, seeds, folds=5, log=print):
             setting = dataclasses.replace(
                 config, noise_rate=rate, noise=GRID_KINDS[kind], asymmetric=False, seed=seed
             )
-            results = compare(setting, folds=folds)
+            pictures = None
+            if pictures_dir:
+                os.makedirs(pictures_dir, exist_ok=True)
+                pictures = os.path.join(pictures_dir, f"{kind}_{rate:g}_seed{seed}")
+            results = compare(setting, folds=folds, pictures=pictures)
             grid.append(((kind, rate), seed, results))
             log(
                 f"{kind} {rate:g} seed {seed}: "
@@ -331,7 +352,7 @@ def parse_grid(text):
     return settings
 
 
-def _fit(config, loaded):
+def _fit(config, loaded, extra_callbacks=()):
     # The run `train` would set up, fitted without its run directory, test
     # evaluation and TensorBoard, so that wall times compare the methods.
     run = assemble(config, data=loaded)
@@ -340,7 +361,7 @@ def _fit(config, loaded):
         epochs=config.epochs,
         verbose=config.verbose,
         shuffle=False,
-        callbacks=run.callbacks(),
+        callbacks=[*run.callbacks(), *extra_callbacks],
     )
     return run
 
@@ -398,7 +419,9 @@ def main(argv):
     try:
         settings = parse_grid(_GRID.value)
         seeds = parse_seeds(_SEEDS.value)
-        grid = run_grid(config, settings, seeds, folds=_FOLDS.value)
+        grid = run_grid(
+            config, settings, seeds, folds=_FOLDS.value, pictures_dir=_PICTURES.value
+        )
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     except ImportError as error:
@@ -433,6 +456,9 @@ if __name__ == "__main__":
         "(asymmetric) or idn (instance-dependent).",
     )
     _SEEDS = flags.DEFINE_list("noise_seeds", ["1", "2"], "Seeds; each draws its own noise.")
+    _PICTURES = flags.DEFINE_string(
+        "pictures_dir", None, "Write each run's ELR suspects.png and confusions.png here."
+    )
     _SAVE = flags.DEFINE_string(
         "save",
         None,

@@ -279,11 +279,21 @@ def test_cifar_configs_with_their_real_backbone_on_mock_data(tmp_path, config_fi
         ("--bs=0", "--bs"),
         ("--schedule=linear", "--schedule"),
         ("--milestones=80,40", "--milestones"),
+        ("--audit_neighbours=-1", "--audit_neighbours"),
     ],
 )
 def test_bad_flag_values_raise_naming_the_flag(tmp_path, flag, message):
     with pytest.raises(ValueError, match=message):
         _config(tmp_path, flag).validate()
+
+
+@needs_fashion
+def test_more_audit_neighbours_than_examples_is_refused_before_training(tmp_path):
+    config = _config(tmp_path, "--audit_neighbours=360", "--name=k")  # 360 train examples
+    with pytest.raises(ValueError, match="`--audit_neighbours` must be below .*\\(360\\)"):
+        train(config)
+    # Refused before the first epoch: no run folder is left behind.
+    assert not os.path.exists(os.path.join(tmp_path, "k"))
 
 
 def test_synthetic_noise_on_real_noise_data_is_refused(tmp_path):
