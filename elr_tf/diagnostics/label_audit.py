@@ -385,7 +385,7 @@ def _verdicts(
         aum=aum,
         score_name=score,
         flag_rule=flag,
-        neighbours=neighbours if embeddings is not None else 0,
+        neighbours=int(neighbours) if embeddings is not None else 0,
         num_estimated=int(counts.sum()),
         pair_counts=pairs,
     )

@@ -342,7 +342,8 @@ class TrainConfig:
         30,
         "Nearest neighbours in the network's embedding (the input of its last Dense "
         "layer) whose labels vote on each training label in audit.csv, beside the "
-        "target table; 0: the table alone.",
+        "target table (all the other examples when there are fewer; summary.json "
+        "records how many voted); 0: the table alone.",
         check=checks.non_negative_int,
     )
     jit_compile: bool = setting(False, "Compile the train step with XLA.")

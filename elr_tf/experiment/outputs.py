@@ -41,9 +41,12 @@ def save_final(run, run_dir, out_dir, chief, audit_settings, timer):
     if chief:
         with atomic_path(os.path.join(run_dir, "model.keras")) as tmp:
             model.save(tmp)
-    k = config.audit_neighbours
+    # At most `--audit_neighbours` vote: every other trained example when
+    # there are fewer (the summary records how many did).
+    trained = np.count_nonzero(model.target_table.numpy()[data.train.ids].sum(axis=1) > 0)
+    k = int(min(config.audit_neighbours, trained - 1))
     features = None
-    if k:
+    if k > 0:
         features = neighbours.embeddings(model, run.eval_dataset(data.train))
     report = find_label_issues(
         model,
@@ -51,7 +54,7 @@ def save_final(run, run_dir, out_dir, chief, audit_settings, timer):
         ids=data.train.ids,
         true_labels=data.train.true_labels,
         embeddings=features,
-        neighbours=k or neighbours.DEFAULT_NEIGHBOURS,
+        neighbours=max(k, 1),
         **audit_settings,
     )
     with atomic_path(os.path.join(out_dir, "audit.csv")) as tmp:

@@ -148,11 +148,6 @@ def _check_audit_neighbours(run):
     k = run.config.audit_neighbours
     if not k:
         return
-    if k >= len(run.data.train):
-        raise ValueError(
-            f"`--audit_neighbours` must be below the number of training examples "
-            f"({len(run.data.train)}). Received: --audit_neighbours={k}"
-        )
     for network in neighbours.networks_of(run.model):
         try:
             neighbours.embedding_model(network)

@@ -419,9 +419,7 @@ def main(argv):
     try:
         settings = parse_grid(_GRID.value)
         seeds = parse_seeds(_SEEDS.value)
-        grid = run_grid(
-            config, settings, seeds, folds=_FOLDS.value, pictures_dir=_PICTURES.value
-        )
+        grid = run_grid(config, settings, seeds, folds=_FOLDS.value, pictures_dir=_PICTURES.value)
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     except ImportError as error:

@@ -35,7 +35,8 @@ def test_blocks_give_the_same_shares_as_one_block(monkeypatch):
     labels = rng.integers(0, 3, 50)
     whole = neighbours.neighbour_label_shares(features, labels, 3, k=5)
     monkeypatch.setattr(neighbours, "_BLOCK_ROWS", 7)
-    np.testing.assert_array_equal(neighbours.neighbour_label_shares(features, labels, 3, k=5), whole)
+    blocked = neighbours.neighbour_label_shares(features, labels, 3, k=5)
+    np.testing.assert_array_equal(blocked, whole)
     # Brute force in NumPy.
     unit = features / np.linalg.norm(features, axis=1, keepdims=True)
     similarity = unit @ unit.T
@@ -55,8 +56,10 @@ def test_embeddings_are_the_input_of_the_last_dense_layer(seed):
     # The Dense layer of these features gives the backbone's logits.
     last = backbone.layers[-1]
     np.testing.assert_allclose(
-        features @ last.kernel.numpy() + last.bias.numpy(), backbone.predict(x, verbose=0),
-        rtol=1e-4, atol=1e-5,
+        features @ last.kernel.numpy() + last.bias.numpy(),
+        backbone.predict(x, verbose=0),
+        rtol=1e-4,
+        atol=1e-5,
     )
     plus = elr_tf.ELRPlusModel(
         build_backbone("tiny_cnn", input_shape=(8, 8, 1), num_classes=3),

@@ -60,6 +60,12 @@ def test_clothing1m_elr_plus_config_on_tiny_folder(tmp_path):
         "--balanced_batches=2",
     )
     assert summary["num_train"] == 28
+    # 30 neighbours asked for, fewer trained examples to vote (class-balanced
+    # sampling leaves some of the 28 unseen): every other one votes, and the
+    # summary says how many.
+    table = np.load(os.path.join(summary["run_dir"], "targets.npy"))
+    trained = int(np.count_nonzero(table.sum(axis=1) > 0))
+    assert summary["label_issues"]["neighbours"] == trained - 1 < 28
 
 
 def test_webvision_elr_plus_config_on_tiny_folder(tmp_path):

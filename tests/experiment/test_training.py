@@ -287,15 +287,6 @@ def test_bad_flag_values_raise_naming_the_flag(tmp_path, flag, message):
         _config(tmp_path, flag).validate()
 
 
-@needs_fashion
-def test_more_audit_neighbours_than_examples_is_refused_before_training(tmp_path):
-    config = _config(tmp_path, "--audit_neighbours=360", "--name=k")  # 360 train examples
-    with pytest.raises(ValueError, match="`--audit_neighbours` must be below .*\\(360\\)"):
-        train(config)
-    # Refused before the first epoch: no run folder is left behind.
-    assert not os.path.exists(os.path.join(tmp_path, "k"))
-
-
 def test_synthetic_noise_on_real_noise_data_is_refused(tmp_path):
     with pytest.raises(ValueError, match="--percent"):
         _config(tmp_path, "--dataset=cifar10_n", "--percent=0.2").validate()
