@@ -148,6 +148,11 @@ class LabelAudit:
 
         The truth beside `pair_counts`; needs the true labels.
         """
+        if self.pair_counts is None:
+            raise ValueError(
+                "This report has no `pair_counts` to set the truth beside: make it "
+                "with `find_label_issues`."
+            )
         use = self.seen & (self.true_labels >= 0) & self.is_noisy
         return confusions.true_pair_counts(
             self.labels[use], self.true_labels[use], len(self.pair_counts)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -28,6 +30,9 @@ def test_audit_pair_counts_survive_ranking_and_match_the_truth_where_exact():
     np.testing.assert_array_equal(report.by_id().pair_counts, expected)  # not reordered
     np.testing.assert_array_equal(report.true_pair_counts(), expected)
     assert report.num_estimated == 9
+    bare = dataclasses.replace(report, pair_counts=None)
+    with pytest.raises(ValueError, match="no `pair_counts`"):
+        bare.true_pair_counts()
     pairs = find_label_issues(table, labels, true_labels=true, flag="pairs")
     np.testing.assert_array_equal(np.sort(pairs.ids[pairs.flagged]), [0, 1, 2, 3, 4, 5, 50, 51, 52])
     assert confusions.top_pairs(report.pair_counts, ["a", "b", "c"], 5) == [
