@@ -354,7 +354,7 @@ def _verdicts(
         aum = margins[ids]
     rows = table[ids].astype(np.float64)
     totals = rows.sum(axis=1)
-    seen = totals > 0
+    seen = _seen(totals)
     shares = rows / np.where(seen, totals, 1.0)[:, None]
     if embeddings is not None:
         embeddings = _check_embeddings(embeddings, len(labels))
@@ -487,6 +487,22 @@ def _as_table(source):
             f"inf, e.g. rows {np.flatnonzero(bad)[:5].tolist()} (a diverged run?)."
         )
     return table
+
+
+def count_seen(model_or_table, ids):
+    """How many of `ids` were trained on: the examples `find_label_issues` audits.
+
+    Args:
+        model_or_table: as in `find_label_issues`.
+        ids: int `[n]` table rows.
+    """
+    rows = _as_table(model_or_table)[int_vector("ids", ids)]
+    return int(np.count_nonzero(_seen(rows.sum(axis=1))))
+
+
+def _seen(totals):
+    # An all-zero row was never trained on (see the module docstring).
+    return totals > 0
 
 
 def _check_embeddings(embeddings, n):

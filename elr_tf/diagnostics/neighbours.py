@@ -139,13 +139,8 @@ def neighbour_label_shares(features, labels, num_classes, k=DEFAULT_NEIGHBOURS):
             f"`features` must be a finite float [n, d] array. Received shape={features.shape}"
         )
     n = len(features)
-    labels = checks.int_vector("labels", labels, n)
     num_classes = checks.positive_int("num_classes", num_classes)
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
-            f"`labels` must be in [0, {num_classes}). Received: min={labels.min()}, "
-            f"max={labels.max()}"
-        )
+    labels = checks.labels_in_range("labels", checks.int_vector("labels", labels, n), num_classes)
     k = checks.positive_int("k", k)
     if k >= n:
         raise ValueError(

@@ -13,6 +13,7 @@ import numpy as np
 from absl import logging
 
 from elr_tf.diagnostics import confusions, find_label_issues, neighbours, suspects
+from elr_tf.diagnostics.label_audit import count_seen
 from elr_tf.experiment.checkpointing import atomic_path, atomic_write_text
 
 
@@ -43,18 +44,15 @@ def save_final(run, run_dir, out_dir, chief, audit_settings, timer):
             model.save(tmp)
     # At most `--audit_neighbours` vote: every other trained example when
     # there are fewer (the summary records how many did).
-    trained = np.count_nonzero(model.target_table.numpy()[data.train.ids].sum(axis=1) > 0)
-    k = int(min(config.audit_neighbours, trained - 1))
-    features = None
-    if k > 0:
-        features = neighbours.embeddings(model, run.eval_dataset(data.train))
+    k = min(config.audit_neighbours, count_seen(model, data.train.ids) - 1)
+    features = neighbours.embeddings(model, run.eval_dataset(data.train)) if k > 0 else None
     report = find_label_issues(
         model,
         data.train.labels,
         ids=data.train.ids,
         true_labels=data.train.true_labels,
         embeddings=features,
-        neighbours=max(k, 1),
+        neighbours=k,
         **audit_settings,
     )
     with atomic_path(os.path.join(out_dir, "audit.csv")) as tmp:

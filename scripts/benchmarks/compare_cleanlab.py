@@ -149,7 +149,7 @@ def compare(config, folds=5, pictures=None):
             score=score,
             flag=flag,
             embeddings=features,
-            neighbours=k or neighbours.DEFAULT_NEIGHBOURS,
+            neighbours=k,
         )
 
     report = find(score)

@@ -60,23 +60,14 @@ class TableSnapshots(keras.callbacks.Callback):
 
 
 def signals(config, k=neighbours.DEFAULT_NEIGHBOURS):
-    """Trains one setting; returns `{signal: LabelAudit}` and the data."""
+    """Trains one setting; returns `{signal: LabelAudit}`."""
     loaded = load_noisy_data(config)
-    data, realised = loaded
+    data = loaded[0]
     train = data.train
     snapshots = TableSnapshots(train.ids)
     run = compare_cleanlab._fit(config, loaded, extra_callbacks=[snapshots])
     features = neighbours.embeddings(run.model, run.eval_dataset(train))
-    fold_of = compare_cleanlab._stratified_folds(train.labels, 2, config.seed)
-    held_out_probs = np.zeros((len(train), data.num_classes))
-    for fold in range(2):
-        held = fold_of == fold
-        half = dataclasses.replace(data, train=train.subset(~held))
-        other = compare_cleanlab._fit(
-            dataclasses.replace(config, seed=config.seed + fold), (half, realised)
-        )
-        logits = other.model.predict(other.eval_dataset(train.subset(held)), verbose=0)
-        held_out_probs[held] = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+    held_out_probs = compare_cleanlab._cross_validated_probs(config, loaded, folds=2)
     margins = run.model.average_margins.numpy()[train.ids]
     by_position = np.arange(len(train))
 
