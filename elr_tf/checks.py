@@ -14,6 +14,7 @@ only at run time (sample ids, labels): `assert_in_range`.
 
 import math
 import numbers
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -164,3 +165,24 @@ def assert_in_range(name, values, bound_name, bound):
         ]
     ):
         return tf.identity(values)
+
+
+def folder_name(name, value):
+    """`value` as one folder name inside another: not empty, no separator, not `.`/`..`."""
+    if not value or os.sep in value or (os.altsep and os.altsep in value) or value in (".", ".."):
+        raise ValueError(
+            f"`{name}` must be one folder name inside --output_dir (no '/', not '.' or "
+            f"'..'). Received: {name}={value!r}"
+        )
+    return value
+
+
+def increasing_epochs(name, value):
+    """`value` as a tuple of increasing positive epochs (ints)."""
+    value = tuple(value)
+    if not all(is_int(m) and m >= 1 for m in value) or list(value) != sorted(value):
+        raise ValueError(
+            f"`{name}` must be increasing positive epochs. Received: "
+            f"{name}={','.join(map(str, value))}"
+        )
+    return value

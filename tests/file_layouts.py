@@ -1,4 +1,4 @@
-"""Tiny on-disk data sets: IDX (Fashion-MNIST), Clothing1M and mini-WebVision layouts."""
+"""Tiny on-disk data sets: IDX (Fashion-MNIST), Clothing1M, mini-WebVision, CIFAR-10N."""
 
 import gzip
 import os
@@ -84,4 +84,46 @@ def write_tiny_fashion(directory, n_train=60, n_test=20, size=28):
         write_idx(os.path.join(directory, f"{prefix}-images-idx3-ubyte.gz"), images)
         labels = (np.arange(n) % 10).astype(np.uint8)
         write_idx(os.path.join(directory, f"{prefix}-labels-idx1-ubyte.gz"), labels)
+    return str(directory)
+
+
+# How many labels each CIFAR-10N set of `cifar10n_arrays` changes.
+CIFAR10N_FLIPS = {
+    "aggre_label": 2,
+    "random_label1": 4,
+    "random_label2": 5,
+    "random_label3": 6,
+    "worse_label": 10,
+}
+
+
+def cifar10n_arrays(n_train=40, n_test=10):
+    """The arrays of a tiny CIFAR-10N folder: `(cifar10.npz's, CIFAR-10_human.npz's)`.
+
+    Training image k is filled with k; `y_train` is k % 10 (`y_test` likewise).
+    Each label set of `CIFAR10N_FLIPS` gives the next class to its first
+    `CIFAR10N_FLIPS[key]` examples; `clean_label` is `y_train`.
+    """
+    y_train = np.arange(n_train) % 10
+    images = {
+        "x_train": np.broadcast_to(
+            np.arange(n_train, dtype=np.uint8)[:, None, None, None], (n_train, 32, 32, 3)
+        ).copy(),
+        "y_train": y_train,
+        "x_test": np.full((n_test, 32, 32, 3), 200, np.uint8),
+        "y_test": np.arange(n_test) % 10,
+    }
+    human = {"clean_label": y_train.copy()}
+    for key, flips in CIFAR10N_FLIPS.items():
+        human[key] = y_train.copy()
+        human[key][:flips] = (y_train[:flips] + 1) % 10
+    return images, human
+
+
+def write_cifar10n(directory, images=None, human=None):
+    """Writes `cifar10.npz` and `CIFAR-10_human.npz` (None: leaves a file out)."""
+    os.makedirs(directory, exist_ok=True)
+    for name, arrays in (("cifar10.npz", images), ("CIFAR-10_human.npz", human)):
+        if arrays is not None:
+            np.savez(os.path.join(directory, name), **arrays)
     return str(directory)

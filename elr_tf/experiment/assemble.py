@@ -93,9 +93,7 @@ def assemble(config, *, data=None, strategy=None, backbone_fn=None, metrics=None
     steps_per_epoch = int(train_ds.cardinality())
     # Every run of a seed starts from the same initialisation.
     keras.utils.set_random_seed(config.seed)
-    keras.mixed_precision.set_global_policy(
-        "mixed_float16" if config.mixed_precision else "float32"
-    )
+    keras.mixed_precision.set_global_policy(config.precision)
     with strategy.scope():
         model = build_model(config, data, backbone_fn)
         compile_model(model, config, steps_per_epoch, metrics)
@@ -424,6 +422,7 @@ def compile_model(model, config, steps_per_epoch, metrics=None):
             keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
         ],
         jit_compile=config.jit_compile,
+        steps_per_execution=config.steps_per_execution,
     )
 
 

@@ -18,7 +18,6 @@ print(config.to_flagfile())  # --dataset=fashion_mnist ... --percent=0.4 ...
 """
 
 import dataclasses
-import os
 
 from elr_tf import checks
 from elr_tf.data import DATASET_NAMES, TFDS_PREFIX, is_dataset_name, noise, sources
@@ -41,6 +40,7 @@ from elr_tf.target_table import STORAGE_DTYPES
 LOSSES = ("ce", "elr", "elr_plus")
 LABEL_REWEIGHTING = {"auto": None, "on": True, "off": False}
 SCHEDULES = ("cosine", "multistep", "constant")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def teacher_span_flag(name, value):
@@ -88,26 +88,6 @@ APPLICATIONS = When(
     predicate=lambda arch: PRESETS.get(arch, {}).get("builder") is applications_backbone,
     text="a keras.applications --arch (resnet50, inception_resnet_v2)",
 )
-
-
-def _run_name(name, value):
-    # One folder inside --output_dir: not empty, no path separator, not "." or "..".
-    if not value or os.sep in value or (os.altsep and os.altsep in value) or value in (".", ".."):
-        raise ValueError(
-            f"`{name}` must be one folder name inside --output_dir (no '/', not '.' or "
-            f"'..'). Received: {name}={value!r}"
-        )
-    return value
-
-
-def _milestones(name, value):
-    value = tuple(value)
-    if not all(checks.is_int(m) and m >= 1 for m in value) or list(value) != sorted(value):
-        raise ValueError(
-            f"`{name}` must be increasing positive epochs. Received: "
-            f"{name}={','.join(map(str, value))}"
-        )
-    return value
 
 
 @dataclasses.dataclass
@@ -192,7 +172,7 @@ class TrainConfig:
     )
     epochs: int = setting(150, "Number of epochs.", check=checks.positive_int)
     name: str = setting(
-        "run", "Run name; the run directory is <output_dir>/<name>.", check=_run_name
+        "run", "Run name; the run directory is <output_dir>/<name>.", check=checks.folder_name
     )
     output_dir: str = setting("runs", "Parent directory of run directories.")
     resume: str | None = setting(None, "Run directory of an interrupted run to continue.")
@@ -237,7 +217,7 @@ class TrainConfig:
     milestones: tuple = setting(
         (40, 80),
         "Multistep schedule: epochs at which lr is multiplied by gamma.",
-        check=_milestones,
+        check=checks.increasing_epochs,
         applies=MULTISTEP,
     )
     decay_factor: float = setting(
@@ -347,7 +327,20 @@ class TrainConfig:
         check=checks.non_negative_int,
     )
     jit_compile: bool = setting(False, "Compile the train step with XLA.")
-    mixed_precision: bool = setting(False, "Train with the mixed_float16 policy (GPUs).")
+    precision: str = setting(
+        "float32",
+        "Keras dtype policy of the network: float32, mixed_float16 (GPUs) or "
+        "mixed_bfloat16 (CPUs with AVX-512 BF16 or AMX, TPUs); logits, losses and "
+        "the target table stay float32.",
+        check=choice(PRECISIONS),
+    )
+    steps_per_execution: int = setting(
+        1,
+        "Training steps per call of the compiled step (Keras's steps_per_execution); "
+        "ELR+'s per-step callbacks need 1.",
+        check=checks.positive_int,
+        applies=When("loss", ("ce", "elr")),
+    )
     verbose: int = setting(
         1,
         "Console: 0 silent, 1 progress bar in a terminal (one concise line per epoch "

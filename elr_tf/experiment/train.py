@@ -247,7 +247,9 @@ def _sample(example_set, count, seed):
 
 
 def _plot_title(config, data):
-    title = f"{config.dataset}, {config.loss}, noise {config.noise_rate:g}"
+    # Real noise (CIFAR-N) has no --percent: its label set names it.
+    noise = f"noise {config.noise_rate:g}" if config.noise_rate else f"labels {data.label_source}"
+    title = f"{config.dataset}, {config.loss}, {noise}"
     if data.class_names:
         names = ", ".join(data.class_names[:10])
         more = f", ... ({len(data.class_names)} classes)" if len(data.class_names) > 10 else ""

@@ -83,10 +83,11 @@ def test_same_seed_same_initialisation_and_reused_data():
         np.testing.assert_array_equal(a, b)
 
 
-def test_precision_policy_follows_the_config():
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_precision_policy_follows_the_config(precision):
     try:
-        run = assemble(_config(mixed_precision=True))
-        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+        run = assemble(_config(precision=precision))
+        assert keras.mixed_precision.global_policy().name == precision
         assert run.model.target_layers[0].table.dtype == "float32"
         assemble(_config())
         assert keras.mixed_precision.global_policy().name == "float32"
@@ -106,3 +107,8 @@ def test_backbone_fn_replaces_the_preset():
         keras.layers.Dense,
     ]
     assert isinstance(run.strategy, tf.distribute.Strategy)
+
+
+def test_steps_per_execution_reaches_the_compiled_model():
+    run = assemble(_config(steps_per_execution=4))
+    assert run.model.steps_per_execution == 4

@@ -162,6 +162,7 @@ def _parsed(config_class, argv):
         (["--percent=0.4", "--asym", "--include_true_class=false"], "--include_true_class=False"),
         (["--weights=none"], "--weights=none"),
         (["--percent=0.4", "--asym_sequential"], "--asym_sequential=True"),
+        (["--loss=elr_plus", "--steps_per_execution=4"], "--steps_per_execution=4"),
     ],
 )
 def test_a_flag_outside_the_runs_it_belongs_to_is_refused(argv, flag):

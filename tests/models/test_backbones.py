@@ -21,6 +21,9 @@ _OFFLINE_PRESETS = {
     "cifar_resnet18": ((32, 32, 3), {}),
     "cifar_resnet34": ((32, 32, 3), {}),
     "preact_resnet18": ((32, 32, 3), {}),
+    "tiny_resnet9": ((32, 32, 3), {}),
+    "resnet9_w32": ((32, 32, 3), {}),
+    "resnet9": ((32, 32, 3), {}),
     "resnet50": ((64, 64, 3), {"weights": None}),
     # 75x75 is the smallest input InceptionResNetV2 accepts.
     "inception_resnet_v2": ((75, 75, 3), {"weights": None}),
@@ -442,3 +445,22 @@ def test_reference_init_is_refused_for_a_pretrained_family_and_unknown_inits():
         backbones.build_backbone("resnet50", 3, (64, 64, 3), init="reference", weights=None)
     with pytest.raises(ValueError, match="`init` must be one of"):
         backbones.build_backbone("tiny_cnn", 3, (8, 8, 1), init="pytorch")
+
+
+def test_resnet9_scales_the_pooled_features_before_the_logits(rng):
+    # The logits are Dense(logit_scale * global-max-pooled features): the
+    # features the logits layer reads are 0.125 times the pooled ones.
+    model = backbones.build_backbone("tiny_resnet9", 10)
+    images = rng.random((3, 32, 32, 3), dtype=np.float32)
+    probe = keras.Model(
+        model.inputs,
+        [model.get_layer("max_pool").output, model.get_layer("logit_scale").output, model.output],
+    )
+    pooled, scaled, logits = (np.asarray(t) for t in probe(images, training=False))
+    np.testing.assert_allclose(scaled, 0.125 * pooled, rtol=1e-6)
+    kernel, bias = model.get_layer("logits").get_weights()
+    np.testing.assert_allclose(logits, scaled @ kernel + bias, rtol=1e-5, atol=1e-6)
+    # Three stages of 2, 4 and 8 times the stem's width, each pooled once.
+    assert model.get_layer("max_pool").input.shape[1:] == (4, 4, 32)
+    with pytest.raises(ValueError, match="logit_scale"):
+        backbones.build_backbone("tiny_resnet9", 10, logit_scale=0)

@@ -1,7 +1,8 @@
 """Readers and steps shared by several data sources.
 
-Text file lists (`read_lines`, `read_filelist`), the noisy-labels file of
-`load_dataset` (`read_labels_file`), unreadable-image handling
+Text file lists (`read_lines`, `read_filelist`), `.npz` archives
+(`read_npz`), the noisy-labels file of `load_dataset` (`read_labels_file`),
+unreadable-image handling
 (`drop_unreadable`), the crop and resize sizes of file-backed images
 (`file_image_shape`) and the subset and split that keep ids
 (`stratified_subset`, `split_per_class`). Each reader names the file (and
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 
 import numpy as np
 from absl import logging
@@ -138,6 +140,34 @@ def read_filelist(path, num_classes=None, keep_below=None):
         if keep_below is None or label < keep_below:
             rows.append((parts[0], label))
     return rows
+
+
+def read_npz(path):
+    """All arrays of the `.npz` file `path` (as `np.savez` writes), by key.
+
+    Args:
+        path: an existing file.
+
+    Raises:
+        ValueError: naming `path`, when it is not an archive of plain
+            arrays (corrupt or truncated, pickled objects, a lone `.npy`).
+
+    Example:
+
+    ```python
+    read_npz("pets.npz")["x"].shape  # (120, 64, 64, 3)
+    ```
+    """
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"it holds a single array of shape {archive.shape}")
+        with archive:
+            return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(
+            f"Cannot read {path} as an .npz file of named arrays (np.savez): {e}"
+        ) from e
 
 
 def read_labels_file(path, num_examples, num_classes):

@@ -8,7 +8,10 @@ held in memory; split "train" is split 90/10 per class for validation.
   original CIFAR binaries (from tfds's "id" feature).
 - `cifar10_n`, `cifar100_n`: the CIFAR-N human labels (real noise), chosen
   by `cifar_n_label` (`CIFAR_N_LABEL_SETS`; default `worst`, `noisy100`);
-  the clean CIFAR label is kept as true label.
+  the clean CIFAR label is kept as true label. `cifar10_n` also reads a
+  folder holding `cifar10.npz` (the keras.datasets arrays) and
+  `CIFAR-10_human.npz` (the release's label sets) instead of a tfds
+  data_dir: `_cifar_n_files`.
 - `tfds:<name>`: any image-classification builder with features "image"
   (one fixed size) and "label" (`ClassLabel`). Labels are taken as given
   (`true_labels` None); `test` is split "test" when there is one, else the
@@ -36,7 +39,14 @@ from absl import logging
 
 from elr_tf import checks
 from elr_tf.data.example_set import ExampleSet
-from elr_tf.data.sources import DataSource, RawData, _common, register, register_prefix
+from elr_tf.data.sources import (
+    DataSource,
+    RawData,
+    _cifar_n_files,
+    _common,
+    register,
+    register_prefix,
+)
 
 # `load_dataset("tfds:<name>")` reads any prepared tfds image data set.
 TFDS_PREFIX = "tfds:"
@@ -117,12 +127,18 @@ def read_tfds_split(name, split, data_dir, fields):
             if name in CIFAR_N_LABEL_SETS
             else ""
         )
+        files = (
+            f" Or pass --data_dir=<a folder holding {_cifar_n_files.IMAGES_FILE} and "
+            f"{_cifar_n_files.HUMAN_FILE}>."
+            if name == "cifar10_n"
+            else ""
+        )
         raise FileNotFoundError(
             f"Data set {name!r} is not prepared in {where} ({e}). Nothing is "
             "downloaded here. On a machine with internet run "
             f"`tfds build {name} --data_dir=/some/dir{manual}` (it needs apache-beam), copy "
             f"/some/dir/{name} to this machine and pass "
-            "--data_dir=<the directory that contains it>."
+            f"--data_dir=<the directory that contains it>.{files}"
         ) from e
     features = builder.info.features
     has_id = "id" in features
@@ -180,7 +196,12 @@ def parse_tfds_ids(id_strings):
 
 
 def load_cifar(name, data_dir, cifar_n_label=None):
-    """Reads `cifar10`, `cifar100`, `cifar10_n` or `cifar100_n` from tfds."""
+    """Reads `cifar10`, `cifar100`, `cifar10_n` or `cifar100_n` from tfds.
+
+    `cifar10_n` is read from a folder's `cifar10.npz` and
+    `CIFAR-10_human.npz` instead when `data_dir` holds them
+    (`_cifar_n_files`).
+    """
     label_field, label_source = "label", "clean"
     if name in CIFAR_N_LABEL_SETS:
         choices = CIFAR_N_LABEL_SETS[name]
@@ -192,6 +213,8 @@ def load_cifar(name, data_dir, cifar_n_label=None):
                 f"Received: cifar_n_label={cifar_n_label!r}"
             )
         label_field, label_source = choices[cifar_n_label], f"{name}:{cifar_n_label}"
+        if name == "cifar10_n" and _cifar_n_files.is_files_dir(data_dir):
+            return _cifar_n_files.load(data_dir, cifar_n_label, choices)
     fields = tuple(dict.fromkeys(("label", label_field)))
     train = read_tfds_split(name, "train", data_dir, fields)
     test = read_tfds_split(name, "test", data_dir, ("label",))

@@ -13,6 +13,7 @@ from elr_tf.models.backbones.applications import (
 from elr_tf.models.backbones.cnn import plain_cnn, small_cnn
 from elr_tf.models.backbones.layers import INITS, reference_init
 from elr_tf.models.backbones.resnet import cifar_resnet
+from elr_tf.models.backbones.resnet9 import resnet9
 
 # Named variants. Each entry: the builder, the keyword arguments it is
 # called with (callers may override any of them), the preprocessing the
@@ -72,6 +73,24 @@ PRESETS = {
         },
         "preprocessing": None,
         "description": "PreAct ResNet-18, the ELR+ backbone for CIFAR.",
+    },
+    "tiny_resnet9": {
+        "builder": resnet9,
+        "config": {"width": 4, "name": "tiny_resnet9"},
+        "preprocessing": None,
+        "description": "ResNet-9 of width 4, for tests.",
+    },
+    "resnet9_w32": {
+        "builder": resnet9,
+        "config": {"width": 32, "name": "resnet9_w32"},
+        "preprocessing": None,
+        "description": "ResNet-9 at half width: the CIFAR-10N CPU recipe's network.",
+    },
+    "resnet9": {
+        "builder": resnet9,
+        "config": {"width": 64, "name": "resnet9"},
+        "preprocessing": None,
+        "description": "ResNet-9 (DAWNBench), fast CIFAR training on GPUs.",
     },
     "resnet50": {
         "builder": applications_backbone,
