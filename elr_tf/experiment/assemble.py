@@ -26,6 +26,7 @@ from elr_tf.callbacks import Mixup, WeightAveraging
 from elr_tf.data import NoisyData, load_dataset, make_eval_dataset, make_train_dataset, noise
 from elr_tf.experiment.callbacks import EpochClock
 from elr_tf.experiment.config import LABEL_REWEIGHTING, TrainConfig, teacher_span_argument
+from elr_tf.experiment.linear_warmup import LinearWarmup
 from elr_tf.experiment.settings import flag_name
 from elr_tf.models import ELRModel, ELRPlusModel, backbones
 
@@ -372,12 +373,20 @@ def method_callbacks(config):
 
 
 def learning_rate_schedule(config, steps_per_epoch):
-    """The reference schedules, stepped per batch.
+    """The reference schedules, stepped per batch, after an optional warmup.
 
     `cosine`: cosine annealing with warm restarts every `restart_epochs`
     epochs down to `min_lr`; `multistep`: `learning_rate * decay_factor**k`
-    after the k-th milestone epoch; `constant`.
+    after the k-th milestone epoch; `constant`. With `warmup_epochs`, the
+    schedule is scaled up linearly over that many epochs (`LinearWarmup`).
     """
+    schedule = _reference_schedule(config, steps_per_epoch)
+    if config.warmup_epochs:
+        return LinearWarmup(schedule, config.warmup_epochs * steps_per_epoch)
+    return schedule
+
+
+def _reference_schedule(config, steps_per_epoch):
     if config.schedule == "cosine":
         return keras.optimizers.schedules.CosineDecayRestarts(
             config.learning_rate,

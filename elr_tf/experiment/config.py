@@ -200,6 +200,12 @@ class TrainConfig:
         "Learning-rate schedule: cosine (warm restarts), multistep, constant.",
         check=choice(SCHEDULES),
     )
+    warmup_epochs: int = setting(
+        0,
+        "Epochs over which the learning rate is scaled up linearly from about 0 "
+        "(multiplying the schedule); 0: none.",
+        check=checks.non_negative_int,
+    )
     restart_epochs: int = setting(
         10,
         "Cosine schedule: epochs per restart.",
