@@ -65,6 +65,28 @@ cosine-decayed per optimizer step from `lr` to `lr_min` over the whole run
 (each network counts its own steps), there is no ramp on `lam`
 (`coef_step = 0`) and, with 10 classes, no reweighting of the mixed labels.
 
+CIFAR-sized colour images (`scripts/benchmarks/compare_reference_cifar10n.py`)
+are trained as elr_tf's program trains them with `--arch=resnet9_w32`:
+
+- `network="resnet9"`: the twin of elr_tf's `resnet9` backbone
+  (`build_resnet9`), in PyTorch's default initialisation, the distribution
+  elr_tf's `init="reference"` draws.
+- `normalization=(mean, std)`: the images are uint8 pixels, scaled to
+  [0, 1] and normalised per channel batch by batch; with `augment=True`
+  each training batch is first zero-padded by 4 pixels, randomly cropped
+  back and randomly flipped (`pad_crop_flip`), fresh each epoch. As in
+  elr_tf's pipeline the padding is on the raw pixels, before
+  normalisation, so padded pixels are black, not the channel mean.
+- `warmup_epochs`: the learning rate is the cosine above times
+  `min(1, (step + 1) / warmup_steps)`, as elr_tf's `LinearWarmup`: the
+  ramp multiplies the cosine instead of delaying it, so the cosine still
+  spans the whole run.
+- `precision="bfloat16"`: the network runs under
+  `torch.autocast("cpu", dtype=torch.bfloat16)` except its logits layer,
+  which runs in float32 on float32 features, as elr_tf's float32 logits
+  head under Keras's `mixed_bfloat16`; the losses and target tables stay
+  float32.
+
 Example:
 
 ```python
@@ -87,11 +109,16 @@ from torch import nn
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
 METHODS = ("ce", "elr", "elr_plus")
+NETWORKS = ("plain_cnn", "resnet9")
+PRECISIONS = ("float32", "bfloat16")
+
+# Zero padding before the random crop of `pad_crop_flip`, elr_tf's.
+CROP_PADDING = 4
 
 # Probability clamp of the ELR regulariser.
 _CLAMP = 1e-4
 # Test-set forward batch (inference only; does not affect results).
-_EVAL_BATCH = 1000
+_EVAL_BATCH = 500
 # Number of arrays in Keras `plain_cnn.get_weights()`.
 _NUM_KERAS_WEIGHTS = 14
 
@@ -123,6 +150,108 @@ def build_cnn():
         nn.ReLU(),
         nn.Linear(256, NUM_CLASSES),
     )
+
+
+def build_resnet9(width=64, num_classes=NUM_CLASSES, in_channels=3, logit_scale=0.125):
+    """Builds the PyTorch twin of elr_tf's `resnet9` backbone.
+
+    A conv-BN-ReLU stem of `width` channels; stage 1: conv(2w)-maxpool2-BN-
+    ReLU, then `x + (conv-BN-ReLU, conv-BN-ReLU)(x)`; stage 2:
+    conv(4w)-maxpool2-BN-ReLU; stage 3: conv(8w)-maxpool2-BN-ReLU and a
+    residual block as in stage 1; global max pooling, features times
+    `logit_scale`, `Linear(8w, num_classes)` with bias. Convolutions are
+    3x3, padded to keep the size, without bias; batch norms use PyTorch's
+    defaults (eps 1e-5, momentum 0.1), which elr_tf's match. The weights
+    are PyTorch's default initialisation, U(+-1/sqrt(fan_in)) for kernels
+    and the logits bias, drawn from the global torch generator.
+
+    Args:
+        width: channels of the stem; the stages have 2, 4 and 8 times as many.
+        num_classes: number of logits.
+        in_channels: channels of the images.
+        logit_scale: factor on the pooled features.
+
+    Returns:
+        A `torch.nn.Sequential` mapping NCHW images to logits; its last
+        module is the logits layer.
+
+    Raises:
+        ValueError: if `width` is not a positive int.
+    """
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"`width` must be a positive int. Received: width={width!r}")
+
+    def conv_bn_relu(cin, cout, pool=False):
+        layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False)]
+        if pool:
+            layers.append(nn.MaxPool2d(2))
+        layers += [nn.BatchNorm2d(cout, eps=1e-5, momentum=0.1), nn.ReLU()]
+        return nn.Sequential(*layers)
+
+    def residual(channels):
+        return _Residual(conv_bn_relu(channels, channels), conv_bn_relu(channels, channels))
+
+    return nn.Sequential(
+        conv_bn_relu(in_channels, width),
+        conv_bn_relu(width, 2 * width, pool=True),
+        residual(2 * width),
+        conv_bn_relu(2 * width, 4 * width, pool=True),
+        conv_bn_relu(4 * width, 8 * width, pool=True),
+        residual(8 * width),
+        nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(),
+        _Scale(logit_scale),
+        nn.Linear(8 * width, num_classes),
+    )
+
+
+class _Residual(nn.Module):
+    """`x + layers(x)`."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.layers(x)
+
+
+class _Scale(nn.Module):
+    """`x * factor`."""
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = float(factor)
+
+    def forward(self, x):
+        return x * self.factor
+
+
+def pad_crop_flip(images, generator, padding=CROP_PADDING):
+    """Zero-pads, randomly crops back and randomly flips a batch of images.
+
+    Each example gets its own crop offsets in `0..2 * padding` and a
+    flip with probability 1/2, drawn from `generator`; one gather does
+    crop and flip for the whole batch.
+
+    Args:
+        images: `[n, h, w, c]` tensor (NHWC), uint8 pixels in the comparison.
+        generator: the `torch.Generator` of this augmentation stream.
+        padding: zero padding on each side.
+
+    Returns:
+        `[n, h, w, c]` tensor of the same dtype.
+    """
+    n, height, width, _ = images.shape
+    span = 2 * padding + 1
+    dy = torch.randint(span, (n,), generator=generator)
+    dx = torch.randint(span, (n,), generator=generator)
+    flip = torch.randint(2, (n,), generator=generator).bool()
+    padded = F.pad(images, (0, 0, padding, padding, padding, padding))
+    rows = dy[:, None] + torch.arange(height)
+    columns = torch.arange(width).expand(n, width)
+    columns = torch.where(flip[:, None], columns.flip(1), columns) + dx[:, None]
+    return padded[torch.arange(n)[:, None, None], rows[:, :, None], columns[:, None, :]]
 
 
 def load_keras_weights(module, keras_weights):
@@ -212,6 +341,19 @@ def cosine_lr(step, total_steps, lr, lr_min):
     return lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
 
 
+def learning_rate(step, total_steps, lr, lr_min, warmup_steps=0):
+    """`cosine_lr` times the linear warmup factor `min(1, (step + 1) / warmup_steps)`.
+
+    The factor multiplies the cosine (elr_tf's `LinearWarmup`), so the
+    cosine still ends at `lr_min` on the last step; no warmup for
+    `warmup_steps == 0`.
+    """
+    rate = cosine_lr(step, total_steps, lr, lr_min)
+    if warmup_steps:
+        rate *= min(1.0, (step + 1) / warmup_steps)
+    return rate
+
+
 def train(
     method,
     x_train,
@@ -221,10 +363,15 @@ def train(
     *,
     seed,
     init_weights=None,
+    network="plain_cnn",
+    width=64,
+    normalization=None,
+    augment=False,
     epochs=20,
     batch_size=128,
     lr=0.02,
     lr_min=1e-3,
+    warmup_epochs=0,
     momentum=0.9,
     weight_decay=5e-4,
     beta=0.7,
@@ -232,26 +379,41 @@ def train(
     mixup_alpha=1.0,
     ema_alpha=0.997,
     ema_step=500,
+    precision="float32",
+    test_every_epoch=False,
     threads=None,
     log=print,
 ):
-    """Trains one method on the CPU and returns its final test accuracy.
+    """Trains one method on the CPU and returns its test accuracy.
 
     Args:
         method: `"ce"`, `"elr"` or `"elr_plus"`.
-        x_train: float32 images `[n, 28, 28, 1]` (NHWC), already normalised.
+        x_train: images `[n, h, w, c]` (NHWC): float32, already normalised,
+            or, with `normalization`, uint8 pixels.
         y_train: integer (noisy) labels `[n]` in `0..9`.
-        x_test: float32 test images, NHWC.
+        x_test: test images, NHWC, as `x_train`.
         y_test: integer (clean) test labels.
         seed: seeds every random draw: the initialisation (when
-            `init_weights` is None), the shuffles and the mixup draws.
+            `init_weights` is None), the shuffles, the augmentation and the
+            mixup draws.
         init_weights: None for PyTorch's own initialisation; for `"ce"` and
             `"elr"` a Keras `plain_cnn.get_weights()` list; for
             `"elr_plus"` a pair of such lists (network 1, network 2).
+            `network="plain_cnn"` only.
+        network: `"plain_cnn"` (`build_cnn`, 28x28x1 images) or
+            `"resnet9"` (`build_resnet9`).
+        width: `build_resnet9`'s width.
+        normalization: None, or `(mean, std)` per channel on the [0, 1]
+            scale: the images are then uint8 pixels, normalised batch by
+            batch as `(x / 255 - mean) / std`.
+        augment: pad, crop and flip each training batch (`pad_crop_flip`,
+            on the pixels before normalisation); needs `normalization`.
         epochs: number of epochs (for ELR+, each is a pass of both networks).
         batch_size: batch size; the last partial batch is kept.
         lr: initial learning rate.
         lr_min: final learning rate of the per-step cosine decay.
+        warmup_epochs: epochs of the linear warmup factor (`learning_rate`);
+            0 for none.
         momentum: SGD momentum.
         weight_decay: PyTorch SGD (coupled) weight decay, on every parameter.
         beta: temporal-ensembling momentum of the target table.
@@ -259,42 +421,74 @@ def train(
         mixup_alpha: ELR+ mixup `Beta(alpha, alpha)`; `<= 0` turns mixup off.
         ema_alpha: ELR+ final averaging momentum.
         ema_step: ELR+ ramp length of the averaging momentum, in steps.
+        precision: `"float32"`, or `"bfloat16"` for the network's forward
+            under CPU autocast (logits layer, losses and tables in float32).
+        test_every_epoch: evaluate on the test set after every epoch,
+            not only after the last.
         threads: if given, `torch.set_num_threads(threads)` (process-wide).
         log: called with one short line per epoch.
 
     Returns:
-        dict with `"test_accuracy"` (float, in `[0, 1]`),
+        dict with `"test_accuracy"` (after the last epoch, in `[0, 1]`),
+        `"test_accuracies"` (after every epoch with `test_every_epoch`,
+        else the last only), `"best_test_accuracy"` (their maximum),
         `"seconds_per_epoch"` (mean training seconds per epoch, evaluation
-        excluded; for ELR+ both networks' passes) and `"epochs"`.
+        excluded; for ELR+ both networks' passes), `"epoch_seconds"` (each
+        epoch's), `"train_seconds"` (their sum), `"total_seconds"` (the
+        epochs and the evaluations) and `"epochs"`.
 
     Raises:
-        ValueError: for an unknown `method` or malformed `init_weights`.
+        ValueError: for an unknown `method`, `network` or `precision`, or
+            inconsistent images, `augment` or `init_weights`.
     """
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}. Received: method={method!r}")
+    if network not in NETWORKS:
+        raise ValueError(f"`network` must be one of {NETWORKS}. Received: network={network!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"`precision` must be one of {PRECISIONS}. Received: precision={precision!r}"
+        )
+    if augment and normalization is None:
+        raise ValueError(
+            "`augment=True` pads raw pixels, so it needs uint8 images and `normalization`. "
+            "Received: normalization=None"
+        )
+    if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
+        raise ValueError(
+            f"`warmup_epochs` must be an int >= 0. Received: warmup_epochs={warmup_epochs!r}"
+        )
     if threads is not None:
         torch.set_num_threads(int(threads))
-    x_train_t = _to_nchw(x_train)
+    train_images = _Images(x_train, normalization)
     y_train_t = torch.as_tensor(np.asarray(y_train), dtype=torch.int64)
-    x_test_t = _to_nchw(x_test)
+    test_images = _Images(x_test, normalization)
     y_test_t = torch.as_tensor(np.asarray(y_test), dtype=torch.int64)
-    if len(x_train_t) != len(y_train_t) or len(x_test_t) != len(y_test_t):
+    if len(train_images) != len(y_train_t) or len(test_images) != len(y_test_t):
         raise ValueError("Images and labels must have the same number of examples.")
 
     # Independent streams, all from `seed`: initialisation; per network, its
-    # shuffle, its mixup coefficients and its mixup permutations.
+    # shuffle, its mixup coefficients, its mixup permutations and its
+    # augmentation (the augmentation streams come last, so the others keep
+    # the values they had before augmentation existed).
     init_seed, *streams = (
-        int(s) for s in np.random.SeedSequence(seed).generate_state(7, dtype=np.uint64) >> 1
+        int(s) for s in np.random.SeedSequence(seed).generate_state(9, dtype=np.uint64) >> 1
     )
-    networks = _initial_networks(method, init_weights, init_seed)
+    networks = _initial_networks(
+        method, init_weights, init_seed, network, width, train_images.channels
+    )
     shuffles = [torch.Generator().manual_seed(streams[k]) for k in range(2)]
     mixups = [
         (np.random.default_rng(streams[2 + k]), torch.Generator().manual_seed(streams[4 + k]))
         for k in range(2)
     ]
+    augmentations = [
+        torch.Generator().manual_seed(streams[6 + k]) if augment else None for k in range(2)
+    ]
 
-    n_train = len(x_train_t)
+    n_train = len(train_images)
     steps_per_epoch = math.ceil(n_train / batch_size)
+    warmup_steps = warmup_epochs * steps_per_epoch
     runs = [
         _Run(
             net,
@@ -310,11 +504,14 @@ def train(
             for param in run.ema.parameters():
                 param.requires_grad_(False)
 
-    def schedule(run):
-        for group in run.optimizer.param_groups:
-            group["lr"] = cosine_lr(run.steps, run.total_steps, lr, lr_min)
+    def rate(run):
+        return learning_rate(run.steps, run.total_steps, lr, lr_min, warmup_steps)
 
-    seconds = []
+    def forward(net, x):
+        return _logits(net, x, precision)
+
+    seconds, accuracies = [], []
+    run_start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         losses = []
@@ -327,15 +524,26 @@ def train(
             order = epoch_order(n_train, shuffles[k])
             for begin in range(0, n_train, batch_size):
                 idx = order[begin : begin + batch_size]
-                x, y = x_train_t[idx], y_train_t[idx]
-                schedule(run)
+                x, y = train_images.batch(idx, augmentations[k]), y_train_t[idx]
+                for group in run.optimizer.param_groups:
+                    group["lr"] = rate(run)
                 if method == "ce":
-                    loss = F.cross_entropy(run.net(x), y)
+                    loss = F.cross_entropy(forward(run.net, x), y)
                 elif method == "elr":
-                    loss = _elr_loss(run.net(x), y, run.table, idx, beta, lam)
+                    loss = _elr_loss(forward(run.net, x), y, run.table, idx, beta, lam)
                 else:
                     loss = _elr_plus_loss(
-                        run.net, teacher, x, y, run.table, idx, beta, lam, mixup_alpha, *mixups[k]
+                        forward,
+                        run.net,
+                        teacher,
+                        x,
+                        y,
+                        run.table,
+                        idx,
+                        beta,
+                        lam,
+                        mixup_alpha,
+                        *mixups[k],
                     )
                 run.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -350,17 +558,28 @@ def train(
             losses.append(total / count)
         seconds.append(time.perf_counter() - start)
         loss_text = " ".join(f"{value:.4f}" for value in losses)
-        log(
+        line = (
             f"[torch {method}] epoch {epoch}/{epochs} loss {loss_text} "
-            f"lr {cosine_lr(runs[0].steps, runs[0].total_steps, lr, lr_min):.5f} "
-            f"{seconds[-1]:.1f}s"
+            f"lr {rate(runs[0]):.5f} {seconds[-1]:.1f}s"
         )
+        if test_every_epoch or epoch == epochs:
+            accuracies.append(
+                _test_accuracy([run.net for run in runs], test_images, y_test_t, forward)
+            )
+            line += f" test {accuracies[-1]:.4f}"
+        log(line)
+    total_seconds = time.perf_counter() - run_start
 
-    accuracy = _test_accuracy([run.net for run in runs], x_test_t, y_test_t)
+    accuracy = accuracies[-1] if accuracies else 0.0
     log(f"[torch {method}] test accuracy {accuracy:.4f}")
     return {
         "test_accuracy": accuracy,
+        "test_accuracies": accuracies,
+        "best_test_accuracy": max(accuracies, default=0.0),
         "seconds_per_epoch": float(np.mean(seconds)) if seconds else 0.0,
+        "epoch_seconds": seconds,
+        "train_seconds": float(sum(seconds)),
+        "total_seconds": total_seconds,
         "epochs": epochs,
     }
 
@@ -377,20 +596,67 @@ class _Run:
         self.ema = None
 
 
-def _to_nchw(images):
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4:
-        raise ValueError(f"Images must be NHWC [n, h, w, c]. Received shape {images.shape}.")
-    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+class _Images:
+    """A set's images and how a batch of them reaches the network (NCHW float32).
+
+    Without `normalization` the images are stored normalised, NCHW; with it
+    they stay uint8 NHWC pixels and each batch is (augmented,) scaled and
+    normalised when it is drawn, which keeps 50,000 CIFAR images at 150 MB.
+    """
+
+    def __init__(self, images, normalization):
+        images = np.asarray(images)
+        if images.ndim != 4:
+            raise ValueError(f"Images must be NHWC [n, h, w, c]. Received shape {images.shape}.")
+        self.channels = images.shape[-1]
+        if normalization is None:
+            self.pixels = None
+            self.data = torch.from_numpy(
+                np.ascontiguousarray(images.astype(np.float32).transpose(0, 3, 1, 2))
+            )
+            return
+        if images.dtype != np.uint8:
+            raise ValueError(
+                f"With `normalization`, images must be uint8 pixels. Received dtype {images.dtype}."
+            )
+        mean, std = (torch.tensor(v, dtype=torch.float32).reshape(-1, 1, 1) for v in normalization)
+        if mean.numel() != self.channels or std.numel() != self.channels:
+            raise ValueError(
+                f"`normalization` must be (mean, std) of {self.channels} channels each. "
+                f"Received: normalization={normalization!r}"
+            )
+        self.pixels = torch.from_numpy(np.ascontiguousarray(images))
+        self.mean, self.std = mean, std
+
+    def __len__(self):
+        return len(self.data if self.pixels is None else self.pixels)
+
+    def batch(self, idx, augmentation=None):
+        """Examples `idx` (a tensor or slice); augmented when given a generator."""
+        if self.pixels is None:
+            return self.data[idx]
+        pixels = self.pixels[idx]
+        if augmentation is not None:
+            pixels = pad_crop_flip(pixels, augmentation)
+        x = pixels.permute(0, 3, 1, 2).to(torch.float32) / 255.0
+        return ((x - self.mean) / self.std).contiguous()
 
 
-def _initial_networks(method, init_weights, init_seed):
+def _initial_networks(method, init_weights, init_seed, network="plain_cnn", width=64, channels=1):
     count = 2 if method == "elr_plus" else 1
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
-        networks = [build_cnn() for _ in range(count)]
+        if network == "plain_cnn":
+            networks = [build_cnn() for _ in range(count)]
+        else:
+            networks = [build_resnet9(width, in_channels=channels) for _ in range(count)]
     if init_weights is None:
         return networks
+    if network != "plain_cnn":
+        raise ValueError(
+            "`init_weights` are Keras plain_cnn weights; they need network='plain_cnn'. "
+            f"Received: network={network!r}"
+        )
     if method == "elr_plus":
         if not isinstance(init_weights, (list, tuple)) or len(init_weights) != 2:
             raise ValueError(
@@ -405,6 +671,20 @@ def _initial_networks(method, init_weights, init_seed):
     return networks
 
 
+def _logits(net, x, precision):
+    """float32 logits of a `Sequential` network whose last module is the logits layer.
+
+    With `"bfloat16"`, all but that layer run under CPU autocast, and the
+    layer itself in float32, as Keras's `mixed_bfloat16` runs elr_tf's
+    backbones with their float32 logits head.
+    """
+    if precision == "float32":
+        return net(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        features = net[:-1](x)
+    return net[-1](features.float())
+
+
 def _elr_loss(logits, labels, table, idx, beta, lam):
     """Spec section 1: update `table[idx]` from the batch, then CE + ELR term."""
     probs = torch.clamp(F.softmax(logits, dim=1), _CLAMP, 1.0 - _CLAMP)
@@ -416,10 +696,12 @@ def _elr_loss(logits, labels, table, idx, beta, lam):
     return F.cross_entropy(logits, labels) + lam * regulariser
 
 
-def _elr_plus_loss(net, teacher, x, labels, table, idx, beta, lam, alpha, rng, perm_generator):
+def _elr_plus_loss(
+    forward, net, teacher, x, labels, table, idx, beta, lam, alpha, rng, perm_generator
+):
     """Spec section 3: partner-EMA targets, mixup, soft CE + ELR term."""
     with torch.no_grad():
-        teacher_probs = F.softmax(teacher(x), dim=1)
+        teacher_probs = F.softmax(forward(teacher, x), dim=1)
         table[idx] = beta * table[idx] + (1.0 - beta) * teacher_probs / teacher_probs.sum(
             dim=1, keepdim=True
         )
@@ -432,7 +714,7 @@ def _elr_plus_loss(net, teacher, x, labels, table, idx, beta, lam, alpha, rng, p
         x = mix * x + (1.0 - mix) * x[perm]
         onehot = mix * onehot + (1.0 - mix) * onehot[perm]
         rows = mix * rows + (1.0 - mix) * rows[perm]
-    logits = net(x)
+    logits = forward(net, x)
     soft_ce = -(onehot * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
     probs = torch.clamp(F.softmax(logits, dim=1), _CLAMP, 1.0 - _CLAMP)
     regulariser = torch.log(1.0 - (rows * probs).sum(dim=1)).mean()
@@ -446,14 +728,14 @@ def _ema_update(ema, net, momentum):
             averaged.mul_(momentum).add_(current.detach(), alpha=1.0 - momentum)
 
 
-def _test_accuracy(networks, images, labels):
+def _test_accuracy(networks, images, labels, forward):
     """Accuracy of the logits averaged over `networks`, in eval mode."""
     for net in networks:
         net.eval()
     correct = 0
     with torch.no_grad():
         for begin in range(0, len(images), _EVAL_BATCH):
-            batch = images[begin : begin + _EVAL_BATCH]
-            logits = sum(net(batch) for net in networks) / len(networks)
+            batch = images.batch(slice(begin, begin + _EVAL_BATCH))
+            logits = sum(forward(net, batch) for net in networks) / len(networks)
             correct += int((logits.argmax(dim=1) == labels[begin : begin + _EVAL_BATCH]).sum())
     return correct / max(len(images), 1)
