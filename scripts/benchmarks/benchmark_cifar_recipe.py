@@ -99,14 +99,14 @@ def run_step():
             got.append(timer())
     print(f"\n== ELR training step, images/s (median of {_ROUNDS.value} alternating rounds)")
     print(
-        f"{'backbone':<14}{'precision':<16}{'jit':<6}{'spe':>4}{'batch':>6}"
+        f"{'backbone':<16}{'precision':<16}{'jit':<6}{'spe':>4}{'batch':>6}"
         f"{'images/s':>10}{'s/epoch':>9}{'ratio':>7}"
     )
     first = statistics.median(rates[0])
     for (arch, precision, jit, spe, batch), got in zip(contenders, rates):
         rate = statistics.median(got)
         print(
-            f"{arch:<14}{precision:<16}{str(jit):<6}{spe:>4}{batch:>6}"
+            f"{arch:<16}{precision:<16}{str(jit):<6}{spe:>4}{batch:>6}"
             f"{rate:>10.0f}{_EPOCH / rate:>9.1f}{rate / first:>7.2f}"
         )
 
