@@ -106,7 +106,9 @@ class TrainConfig:
         check=_dataset,
     )
     data_dir: str | None = setting(
-        None, "Data directory (tfds data_dir, IDX folder or file-list root)."
+        None,
+        "Data directory (tfds data_dir, IDX folder, file-list root, the .npz file, or "
+        "for cifar10_n a folder holding cifar10.npz and CIFAR-10_human.npz).",
     )
     arch: str = setting(
         "small_cnn", "Backbone preset, see elr_tf.models.backbones.PRESETS.", check=choice(PRESETS)

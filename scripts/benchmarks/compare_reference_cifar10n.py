@@ -6,15 +6,13 @@ recipe, so the two accuracies can be put side by side. Needs PyTorch
 (`pip install -r requirements.txt -r scripts/benchmarks/requirements-bench.txt`).
 
     python scripts/benchmarks/compare_reference_cifar10n.py --data_dir=DIR \\
-        --cifar_n_label=worst --method=elr --width=32 --epochs=30 --bs=128 \\
-        --lr=0.02 --weight_decay=1e-3 --eta_min=1e-3 --warmup_epochs=0 \\
+        --cifar_n_label=worst --method=elr --width=32 --epochs=12 --bs=256 \\
+        --lr=0.2 --weight_decay=5e-4 --eta_min=0 --noaugment \\
         --lam=3 --beta=0.7 --precision=bfloat16 --seed=0 --save=torch_cifar10n.jsonl
 
-    # the elr_tf run beside it, with the same hyper-parameters:
-    python scripts/train.py --flagfile=configs/cifar10n.cfg --data_dir=DIR \\
-        --cifar_n_label=worst --arch=resnet9_w32 --init=reference --val_fraction=0 \\
-        --epochs=30 --t0=30 --bs=128 --lr=0.02 --weight_decay=1e-3 --eta_min=1e-3 \\
-        --lambda=3 --beta=0.7 --precision=mixed_bfloat16
+    # the elr_tf run beside it, the CPU recipe with the same hyper-parameters:
+    python scripts/train.py --flagfile=configs/cifar10n_cpu.cfg --data_dir=DIR \\
+        --cifar_n_label=worst
 
 The setting: `DIR/cifar10.npz` (the `keras.datasets.cifar10` arrays) and
 `DIR/CIFAR-10_human.npz` (the CIFAR-10N label sets); all 50,000 training
@@ -23,8 +21,9 @@ images with the human labels of `--cifar_n_label` (no validation split;
 10,000 clean test images. The network is elr_tf's `resnet9` (`--width=32`
 is its preset `resnet9_w32`) in PyTorch's default initialisation (elr_tf's
 `init=reference`); inputs are scaled to [0, 1] and normalised with the
-CIFAR-10 statistics of the ELR reference code, training batches
-zero-padded by 4, randomly cropped and flipped, fresh each epoch; SGD with
+CIFAR-10 statistics of the ELR reference code, training batches (with
+`--augment`, the default) zero-padded by 4, randomly cropped and flipped,
+fresh each epoch; SGD with
 momentum 0.9 and coupled weight decay on every parameter; the learning
 rate per batch is a cosine from `--lr` to `--eta_min` over the whole run
 (elr_tf's `--schedule=cosine --t0=EPOCHS`), times a linear warmup over
@@ -76,6 +75,9 @@ _BETA = flags.DEFINE_float(
 )
 _PRECISION = flags.DEFINE_enum(
     "precision", "float32", ["float32", "bfloat16"], "bfloat16: CPU autocast of the network."
+)
+_AUGMENT = flags.DEFINE_bool(
+    "augment", True, "Pad-crop-flip training images (elr_tf's --augment; the CPU recipe: off)."
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of subset, initialisation, shuffle, augmentation.")
 _THREADS = flags.DEFINE_integer("threads", 0, "torch threads (0: torch's default).", lower_bound=0)
@@ -190,6 +192,7 @@ def main(argv):
         "lam": _LAM.value if _METHOD.value == "elr" else 0.0,
         "beta": _BETA.value,
         "precision": _PRECISION.value,
+        "augment": _AUGMENT.value,
         "seed": _SEED.value,
         "threads": _THREADS.value or torch.get_num_threads(),
     }
@@ -209,7 +212,7 @@ def main(argv):
         network="resnet9",
         width=_WIDTH.value,
         normalization=(CIFAR10_MEAN, CIFAR10_STD),
-        augment=True,
+        augment=_AUGMENT.value,
         epochs=_EPOCHS.value,
         batch_size=_BS.value,
         lr=_LR.value,
