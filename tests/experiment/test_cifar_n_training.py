@@ -5,6 +5,7 @@ import json
 import logging
 import os
 
+import keras
 import pytest
 from file_layouts import CIFAR10N_FLIPS, cifar10n_arrays, write_cifar10n
 
@@ -48,3 +49,32 @@ def test_a_missing_label_set_is_named_with_the_flag(tmp_path):
     argv = [*TINY, f"--data_dir={root}", "--cifar_n_label=random2", f"--output_dir={tmp_path}"]
     with pytest.raises(ValueError, match=r"random_label2.*--cifar_n_label='random2'"):
         train(config_from_argv(argv))
+
+
+def test_the_cpu_recipe_runs_as_its_flagfile_says(tmp_path):
+    # configs/cifar10n_cpu.cfg as shipped (resnet9_w32, mixed_bfloat16, no
+    # augmentation, no validation split), one epoch on a tiny CIFAR-10N folder.
+    root = write_cifar10n(tmp_path / "cifar10n", *cifar10n_arrays(n_train=60, n_test=20))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    config = config_from_argv(
+        [
+            "--flagfile=" + os.path.join(repo, "configs", "cifar10n_cpu.cfg"),
+            f"--data_dir={root}",
+            "--epochs=1",
+            "--t0=1",
+            "--verbose=0",
+            f"--output_dir={tmp_path}",
+        ]
+    )
+    assert (config.arch, config.precision, config.augment) == (
+        "resnet9_w32",
+        "mixed_bfloat16",
+        False,
+    )
+    assert (config.val_fraction, config.cifar_n_label) == (0.0, "worst")
+    try:
+        summary = train(config)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert summary["noise_rate_realised"] == CIFAR10N_FLIPS["worse_label"] / 60
+    assert 0 <= summary["final_test_accuracy"] <= 1
