@@ -8,7 +8,7 @@ import tensorflow as tf
 from script_loader import load_script
 
 import elr_tf
-from elr_tf.diagnostics import label_audit
+from elr_tf.diagnostics import audit_callback, label_audit
 
 # Six examples, three classes. Rows 0-2 agree with their label; row 3 and 4
 # point elsewhere; row 5 is a tie between the label (0) and class 1. Row
@@ -178,7 +178,7 @@ def test_callback_logs_metrics_in_a_real_fit(tmp_path, seed):
     backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     model = elr_tf.ELRModel(backbone, num_examples=len(x), num_classes=3, beta=0.7, lam=3.0)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
-    callback = label_audit.AuditCallback(ids, labels, true)
+    callback = audit_callback.AuditCallback(ids, labels, true)
     csv_path = tmp_path / "metrics.csv"
     history = model.fit(
         elr_tf.with_index(x, labels, batch_size=32, seed=0),
