@@ -113,6 +113,34 @@ def plot_confusions(pair_counts, path, class_names=None, true_counts=None, title
     figure.savefig(path, dpi=100)
 
 
+def pair_count_error(pair_counts, true_counts):
+    """How far an estimate of the wrong labels per pair is from the truth.
+
+    The sum over the off-diagonal pairs `(a, b)` of `|estimated - true|`,
+    divided by the true number of wrong labels (the sum of `true_counts`).
+    0 is exact; a count that is right in total but splits a pair the wrong
+    way (cat->dog for dog->cat) is penalised twice for every label it puts
+    on the wrong side. NaN when there are no wrong labels.
+
+    Example:
+
+    >>> float(pair_count_error([[0, 3], [1, 0]], [[0, 2], [2, 0]]))
+    0.5
+    """
+    estimated = _check_square("pair_counts", pair_counts).astype(np.float64)
+    true = _check_square("true_counts", true_counts).astype(np.float64)
+    if estimated.shape != true.shape:
+        raise ValueError(
+            "`pair_counts` and `true_counts` must have one shape. Received: "
+            f"{estimated.shape} and {true.shape}"
+        )
+    off = ~np.eye(len(true), dtype=bool)
+    total = true[off].sum()
+    if total == 0:
+        return float("nan")
+    return float(np.abs(estimated - true)[off].sum() / total)
+
+
 def top_pairs(pair_counts, class_names=None, count=5):
     """The `count` largest off-diagonal pairs, `[(given, suggested, n), ...]`."""
     counts = _check_square("pair_counts", pair_counts)

@@ -170,13 +170,20 @@ class LabelAudit:
             dict with `precision`, `recall`, `f1` (of `flagged`), `auroc`,
             `auprc` (average precision of `score`), and the counts
             `num_examples`, `num_noisy`, `num_flagged`, `num_unseen` and
-            `num_estimated` (the run's own estimate of the wrong labels).
+            `num_estimated` (the run's own estimate of the wrong labels);
+            with `pair_counts`, `pair_error`, their distance from the true
+            counts per pair as a fraction of the wrong labels
+            (`confusions.pair_count_error`).
         """
         noisy = self.is_noisy
         use = self.seen & (self.true_labels >= 0)
         result = detection_metrics(self.flagged[use], self.score[use], noisy[use])
         result["num_unseen"] = int(np.count_nonzero(~self.seen))
         result["num_estimated"] = self.num_estimated
+        if self.pair_counts is not None:
+            result["pair_error"] = confusions.pair_count_error(
+                self.pair_counts, self.true_pair_counts()
+            )
         return result
 
     def to_csv(self, path, class_names=None):

@@ -96,7 +96,7 @@ def issue_line(report, class_names=None, detection=None):
 
     Example: `Label issues: estimated 1,203 wrong labels of 4,500 (26.7%);
     largest pairs shirt->T-shirt 210, coat->pullover 180; true 1,180 (estimate
-    +1.9%); 1,203 flagged in audit.csv`.
+    +1.9%, per pair off by 12.0%); 1,203 flagged in audit.csv`.
     """
     seen = int(np.count_nonzero(report.seen))
     share = report.num_estimated / seen if seen else float("nan")
@@ -109,7 +109,9 @@ def issue_line(report, class_names=None, detection=None):
     text += f"; largest pairs {pairs}" if pairs else ""
     if detection is not None and detection.get("num_noisy"):
         error = report.num_estimated / detection["num_noisy"] - 1.0
-        text += f"; true {detection['num_noisy']:,} (estimate {error:+.1%})"
+        text += f"; true {detection['num_noisy']:,} (estimate {error:+.1%}"
+        pair_error = detection.get("pair_error")
+        text += f", per pair off by {pair_error:.1%})" if pair_error is not None else ")"
     return text + f"; {int(np.count_nonzero(report.flagged)):,} flagged in audit.csv"
 
 

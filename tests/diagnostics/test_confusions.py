@@ -16,6 +16,22 @@ def test_true_pair_counts_by_hand():
         confusions.true_pair_counts([0], [3], 3)
 
 
+def test_pair_count_error_by_hand():
+    true = [[0, 10, 0], [10, 0, 0], [0, 0, 0]]  # 20 wrong labels, a symmetric pair
+    # Right in total, but 4 dog->cat labels are counted as cat->dog: off by 4 on
+    # each side of the pair, 8 of 20.
+    assert confusions.pair_count_error([[0, 14, 0], [6, 0, 0], [0, 0, 0]], true) == 0.4
+    # The diagonal is not a pair and does not count.
+    assert confusions.pair_count_error([[5, 10, 0], [10, 9, 0], [0, 0, 3]], true) == 0.0
+    # Missing 5 and inventing 5 elsewhere: 10 of 20.
+    assert confusions.pair_count_error([[0, 5, 5], [10, 0, 0], [0, 0, 0]], true) == 0.5
+    assert np.isnan(confusions.pair_count_error(np.zeros((3, 3)), np.zeros((3, 3))))
+    with pytest.raises(ValueError, match="one shape.*\\(2, 2\\) and \\(3, 3\\)"):
+        confusions.pair_count_error(np.zeros((2, 2)), true)
+    with pytest.raises(ValueError, match="true_counts.*non-negative"):
+        confusions.pair_count_error(np.zeros((3, 3)), -np.ones((3, 3)))
+
+
 def test_audit_pair_counts_survive_ranking_and_match_the_truth_where_exact():
     # Rows put 7/8 on their true class: the estimate is exact, pair by pair.
     true = np.repeat(np.arange(3), 50)
@@ -30,6 +46,7 @@ def test_audit_pair_counts_survive_ranking_and_match_the_truth_where_exact():
     np.testing.assert_array_equal(report.by_id().pair_counts, expected)  # not reordered
     np.testing.assert_array_equal(report.true_pair_counts(), expected)
     assert report.num_estimated == 9
+    assert report.metrics()["pair_error"] == 0.0
     bare = dataclasses.replace(report, pair_counts=None)
     with pytest.raises(ValueError, match="no `pair_counts`"):
         bare.true_pair_counts()

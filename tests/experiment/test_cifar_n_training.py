@@ -38,6 +38,7 @@ def test_cifar10n_files_train_and_are_audited_against_cifar10s_labels(tmp_path, 
     # The console line names the classes of its largest pairs.
     line = next(r.getMessage() for r in caplog.records if "Label issues" in r.getMessage())
     assert "; true 10 " in line
+    assert f"per pair off by {summary['label_detection']['pair_error']:.1%})" in line
     given, suggested = line.split("largest pairs ")[1].split()[0].split("->")
     assert {given, suggested} <= names
 

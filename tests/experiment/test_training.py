@@ -79,6 +79,10 @@ def test_fashion_mnist_run_writes_its_directory(tmp_path):
     assert np.sum(issues["pair_counts"]) == issues["num_estimated"]
     assert np.trace(issues["pair_counts"]) == 0
     assert np.sum(detection["true_pair_counts"]) == detection["num_noisy"]
+    assert detection["pair_error"] == pytest.approx(
+        np.abs(np.subtract(issues["pair_counts"], detection["true_pair_counts"])).sum()
+        / detection["num_noisy"]
+    )
     assert 0 <= detection["precision"] <= 1 and 0 <= detection["auroc"] <= 1
     # 60% symmetric noise, true class included: about 0.6 * 0.9 wrong.
     assert 0.45 < written["noise_rate_realised"] < 0.63
