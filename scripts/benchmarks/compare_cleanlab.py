@@ -2,13 +2,22 @@
     --arch=mini_cnn --num_train=3000 --epochs=15 --t0=15 \
     --grid=sym:0.2,sym:0.4,sym:0.6,sym:0.8,asym:0.4,idn:0.2,idn:0.4 --noise_seeds=1,2
 
+On the annotators' mistakes of CIFAR-10N (DIR as ../shared/data/cifar10n/make_npz.py
+writes it), a class-balanced 10,000 of the 50,000 per seed, the CPU recipe:
+
+python scripts/benchmarks/compare_cleanlab.py --flagfile=configs/cifar10n_cpu.cfg \
+    --data_dir=DIR --num_train=10000 --grid=cifar10n:worst,cifar10n:aggre,cifar10n:random1 \
+    --noise_seeds=1,2
+
 Finds the wrong labels two ways on the same noisy data: ELR vs cleanlab.
 Needs the benchmark packages first
 (`pip install -r scripts/benchmarks/requirements-bench.txt`).
 
 For every noise setting of `--grid` and every seed of `--noise_seeds` (the
 seed draws the subset, the split, the noisy labels and the initial weights),
-on the same noisy data:
+on the same noisy data (a `cifar10n:SET` setting reads the human label set
+SET instead of adding noise; the seed then draws the subset, the split and
+the weights):
 
 (a) ELR: trains one network with ELR and calls `elr_tf.find_label_issues`
     on it: the target table and the averaged logit margins it kept during
@@ -30,7 +39,9 @@ on the same noisy data:
 
 Prints one table: per setting and method, the mean over seeds of precision,
 recall, F1, AUROC, average precision, the estimated and the true number of
-wrong labels, the error of the estimate and the wall time (training
+wrong labels, the error of the estimate, the error of its split over the
+(given, true) pairs (`confusions.pair_count_error`; cleanlab's pairs are
+the off-diagonal of its uncalibrated confident joint) and the wall time (training
 included); then the ceiling, the F1
 of each score when exactly the true number of examples is flagged.
 """
@@ -61,6 +72,7 @@ _COLUMNS = (
     ("num_estimated", "est.", ".0f"),
     ("num_noisy", "true", ".0f"),
     ("count_error", "err.", "+.0%"),
+    ("pair_error", "pairs", ".0%"),
     ("seconds", "s", ".0f"),
 )
 ELR = "ELR find_label_issues"
@@ -73,6 +85,33 @@ CEILING_SCORES = ("combined", "margin", "self_confidence", "aum")
 
 # The grid's noise kinds and the noise models (`--noise`) they run.
 GRID_KINDS = {"sym": "symmetric", "asym": "asymmetric", "idn": "idn"}
+# Kinds whose noise is a human label set (`--cifar_n_label`) of a data set.
+REAL_KINDS = {"cifar10n": ("cifar10_n", ("aggre", "worst", "random1", "random2", "random3"))}
+
+
+def setting_config(config, setting, seed):
+    """The `TrainConfig` of one grid setting `(kind, rate or label set)` and seed."""
+    kind, value = setting
+    if kind in REAL_KINDS:
+        dataset = REAL_KINDS[kind][0]
+        return dataclasses.replace(
+            config,
+            dataset=dataset,
+            cifar_n_label=value,
+            noise_rate=0.0,
+            noise="symmetric",
+            asymmetric=False,
+            seed=seed,
+        )
+    return dataclasses.replace(
+        config, noise_rate=value, noise=GRID_KINDS[kind], asymmetric=False, seed=seed
+    )
+
+
+def setting_label(setting):
+    """`("sym", 0.4)` -> `"sym 40%"`; `("cifar10n", "worst")` -> `"cifar10n worst"`."""
+    kind, value = setting
+    return f"{kind} {value}" if kind in REAL_KINDS else f"{kind} {value:.0%}"
 
 
 def count_error(estimated, true):
@@ -88,8 +127,9 @@ def compare(config, folds=5, pictures=None):
     """Runs the label-error detectors on one noisy data set; returns their figures.
 
     Args:
-        config: a `TrainConfig` with synthetic noise (`noise_rate` > 0
-            or a noise matrix) so that the wrong labels are known.
+        config: a `TrainConfig` whose wrong labels are known: synthetic
+            noise (`noise_rate` > 0 or a noise matrix) or real noise beside
+            the truth (CIFAR-10N from its files).
             `config.loss` is ignored: (a) uses ELR, (c) cross-entropy.
         folds: number of cross-validation folds for cleanlab, >= 2.
         pictures: optional path prefix; ELR's `suspects.png` and
@@ -116,7 +156,8 @@ def compare(config, folds=5, pictures=None):
     if train.true_labels is None or (train.true_labels < 0).any():
         raise ValueError(
             "The comparison needs the true label of every training example: use a data "
-            f"set with synthetic noise. Received: dataset={config.dataset!r}"
+            "set with synthetic noise, or CIFAR-10N from its files (--data_dir holding "
+            f"cifar10.npz and CIFAR-10_human.npz). Received: dataset={config.dataset!r}"
         )
     noisy = train.labels != train.true_labels
     results = {
@@ -125,7 +166,11 @@ def compare(config, folds=5, pictures=None):
             "num_train": len(train),
             "noise_rate_requested": config.noise_rate,
             "noise_rate_realised": realised,
-            "noise": config.noise_model,
+            "noise": (
+                f"{config.dataset}:{config.cifar_n_label}"
+                if config.cifar_n_label
+                else config.noise_model
+            ),
             "seed": config.seed,
             "epochs": config.epochs,
             "arch": config.arch,
@@ -189,13 +234,14 @@ def compare(config, folds=5, pictures=None):
 
     start = time.perf_counter()
     pred_probs = _cross_validated_probs(dataclasses.replace(config, loss="ce"), loaded, folds)
-    results[cleanlab_name(folds)] = _cleanlab(train.labels, pred_probs, noisy)
+    true_pairs = report.true_pair_counts()
+    results[cleanlab_name(folds)] = _cleanlab(train.labels, pred_probs, noisy, true_pairs)
     results[cleanlab_name(folds)]["seconds"] = time.perf_counter() - start
 
     start = time.perf_counter()
     table = model.target_table.numpy()[train.ids].astype(np.float64)
     table /= table.sum(axis=1, keepdims=True)
-    results[ON_TABLE] = _cleanlab(train.labels, table, noisy)
+    results[ON_TABLE] = _cleanlab(train.labels, table, noisy, true_pairs)
     results[ON_TABLE]["seconds"] = time.perf_counter() - start + elr["seconds"]
     for method, figures in results.items():
         if method != "data":
@@ -215,7 +261,7 @@ def ceiling_f1(scores, positives):
     return float(positives[top].mean())
 
 
-def _cleanlab(labels, pred_probs, noisy):
+def _cleanlab(labels, pred_probs, noisy, true_pairs):
     import cleanlab.count
     import cleanlab.filter
     import cleanlab.rank
@@ -225,6 +271,11 @@ def _cleanlab(labels, pred_probs, noisy):
     result = diagnostics.detection_metrics(issues, 1.0 - quality, noisy)
     result["num_estimated"] = int(cleanlab.count.num_label_issues(labels, pred_probs))
     result["ceiling_f1"] = ceiling_f1(1.0 - quality, noisy)
+    # Its count comes from the off-diagonal of the uncalibrated confident
+    # joint (given, true), less the examples whose prediction is close to
+    # their label: that matrix is its estimate per pair.
+    joint = cleanlab.count.compute_confident_joint(labels, pred_probs, calibrate=False)
+    result["pair_error"] = confusions.pair_count_error(joint, true_pairs)
     return result
 
 
@@ -233,8 +284,10 @@ def run_grid(config, settings, seeds, folds=5, log=print, pictures_dir=None):
 
     Args:
         config: the base `TrainConfig`; each run replaces its noise rate,
-            noise model and `seed`.
-        settings: sequence of `(kind, rate)`, kind one of `GRID_KINDS`.
+            noise model and `seed` (a `REAL_KINDS` setting: its data set
+            and label set).
+        settings: sequence of `(kind, rate)`, kind one of `GRID_KINDS`, or
+            `(kind, label_set)`, kind one of `REAL_KINDS`.
         seeds: sequence of int seeds.
         folds: cleanlab's cross-validation folds.
         log: called with a one-line summary after each run.
@@ -245,19 +298,17 @@ def run_grid(config, settings, seeds, folds=5, log=print, pictures_dir=None):
         list of `((kind, rate), seed, results)`.
     """
     grid = []
-    for kind, rate in settings:
+    for kind, value in settings:
+        tag = value if kind in REAL_KINDS else f"{value:g}"
         for seed in seeds:
-            setting = dataclasses.replace(
-                config, noise_rate=rate, noise=GRID_KINDS[kind], asymmetric=False, seed=seed
-            )
             pictures = None
             if pictures_dir:
                 os.makedirs(pictures_dir, exist_ok=True)
-                pictures = os.path.join(pictures_dir, f"{kind}_{rate:g}_seed{seed}")
-            results = compare(setting, folds=folds, pictures=pictures)
-            grid.append(((kind, rate), seed, results))
+                pictures = os.path.join(pictures_dir, f"{kind}_{tag}_seed{seed}")
+            results = compare(setting_config(config, (kind, value), seed), folds, pictures)
+            grid.append(((kind, value), seed, results))
             log(
-                f"{kind} {rate:g} seed {seed}: "
+                f"{kind} {tag} seed {seed}: "
                 + "; ".join(
                     f"{method} F1 {m['f1']:.3f} AUROC {m['auroc']:.4f} est {m['num_estimated']}"
                     f"/{m['num_noisy']} ceiling {m['ceiling_f1']:.3f} {m['seconds']:.0f} s"
@@ -277,20 +328,21 @@ def format_grid(grid):
         f"{info['dataset']}, {info['num_train']} training examples, {info['arch']}, "
         f"{info['epochs']} epochs, cleanlab {info['folds']} folds; means over seeds "
         f"{sorted({seed for _, seed, _ in grid})}; seconds include training",
-        f"{'noise':<10}{'method':<26}" + "".join(f"{label:>8}" for _, label, _ in _COLUMNS),
+        f"{'noise':<16}{'method':<26}" + "".join(f"{label:>8}" for _, label, _ in _COLUMNS),
     ]
     settings = list(dict.fromkeys(setting for setting, _, _ in grid))
     for setting in settings:
         runs = [results for s, _, results in grid if s == setting]
         realised = np.mean([r["data"]["noise_rate_realised"] for r in runs])
-        label = f"{setting[0]} {setting[1]:.0%}"
+        label = setting_label(setting)
         for method in methods:
             cells = []
             for key, _, fmt in _COLUMNS:
-                value = np.mean([r[method][key] for r in runs])
+                # Grids saved before a column existed show NaN there.
+                value = np.mean([r[method].get(key, np.nan) for r in runs])
                 cells.append(format(value, fmt).rjust(8))
-            lines.append(f"{label:<10}{method:<26}" + "".join(cells))
-            label = f"({realised:.1%})" if label.startswith(setting[0]) else ""
+            lines.append(f"{label:<16}{method:<26}" + "".join(cells))
+            label = f"({realised:.1%})" if label == setting_label(setting) else ""
     lines.append("")
     lines.append(
         "Ceiling: F1 when exactly the true number of wrong labels is flagged by each score "
@@ -298,7 +350,7 @@ def format_grid(grid):
     )
     cleanlab = cleanlab_name(info["folds"])
     header = [f"ELR {name}" for name in CEILING_SCORES] + [cleanlab]
-    lines.append(f"{'noise':<10}" + "".join(f"{h:>24}" for h in header))
+    lines.append(f"{'noise':<16}" + "".join(f"{h:>24}" for h in header))
     for setting in settings:
         runs = [results for s, _, results in grid if s == setting]
         pairs = [
@@ -315,10 +367,20 @@ def format_grid(grid):
             )
         )
         cells = "".join(f"{f'{f1:.3f} / {auroc:.4f}':>24}" for f1, auroc in pairs)
-        lines.append(f"{setting[0] + f' {setting[1]:.0%}':<10}" + cells)
+        lines.append(f"{setting_label(setting):<16}" + cells)
     accuracy = np.mean([r[ELR]["test_accuracy"] for _, _, r in grid])
     lines.append(f"(ELR models' mean test accuracy {accuracy:.3f})")
     return "\n".join(lines)
+
+
+def grid_fields(settings):
+    """The `TrainConfig` fields the grid's settings set, whatever the flags say."""
+    fields = {"noise_rate", "noise", "asymmetric", "seed"}
+    if any(kind in REAL_KINDS for kind, _ in settings):
+        fields.add("cifar_n_label")
+        if all(kind in REAL_KINDS for kind, _ in settings):
+            fields.add("dataset")
+    return fields
 
 
 def parse_seeds(values):
@@ -332,10 +394,22 @@ def parse_seeds(values):
 
 
 def parse_grid(text):
-    """`"sym:0.2,idn:0.4"` -> `[("sym", 0.2), ("idn", 0.4)]`; ValueError names the flag."""
+    """`"sym:0.2,cifar10n:worst"` -> `[("sym", 0.2), ("cifar10n", "worst")]`.
+
+    ValueError names the flag.
+    """
     settings = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         kind, _, rate = item.partition(":")
+        if kind in REAL_KINDS:
+            label_sets = REAL_KINDS[kind][1]
+            if rate not in label_sets:
+                raise ValueError(
+                    f"`--grid` takes {kind}:SET with SET one of {', '.join(label_sets)}. "
+                    f"Received: --grid={text!r} (item {item!r})"
+                )
+            settings.append((kind, rate))
+            continue
         try:
             value = float(rate)
         except ValueError:
@@ -343,8 +417,8 @@ def parse_grid(text):
         if kind not in GRID_KINDS or value is None or not 0.0 < value < 1.0:
             raise ValueError(
                 "`--grid` must be a comma-separated list of KIND:RATE with KIND one of "
-                f"{', '.join(GRID_KINDS)} and "
-                f"0 < RATE < 1. Received: --grid={text!r} (item {item!r})"
+                f"{', '.join(GRID_KINDS)} and 0 < RATE < 1, or "
+                f"{'/'.join(REAL_KINDS)}:SET. Received: --grid={text!r} (item {item!r})"
             )
         settings.append((kind, value))
     if not settings:
@@ -403,13 +477,18 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     config = elr_flags.config_from_flags(_HOLDERS)
-    # The grid sets the noise and the seed of every run: flags (or a
-    # flagfile's lines) that set them are not used, and the program says so.
+    try:
+        settings = parse_grid(_GRID.value)
+        seeds = parse_seeds(_SEEDS.value)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+    # The grid sets the noise and the seed of every run (and, for a human
+    # label set, the data set and the label set): flags or a flagfile's
+    # lines that set them are not used, and the program says so.
     replaced = [
         f"--{flag_name(field)}={getattr(config, field.name)}"
         for field in dataclasses.fields(config)
-        if field.name in ("noise_rate", "noise", "asymmetric", "seed")
-        and field.name in elr_flags.given_fields(_HOLDERS)
+        if field.name in grid_fields(settings) and field.name in elr_flags.given_fields(_HOLDERS)
     ]
     if replaced:
         print(
@@ -417,8 +496,6 @@ def main(argv):
             "the seed of every run."
         )
     try:
-        settings = parse_grid(_GRID.value)
-        seeds = parse_seeds(_SEEDS.value)
         grid = run_grid(config, settings, seeds, folds=_FOLDS.value, pictures_dir=_PICTURES.value)
     except ValueError as error:
         raise app.UsageError(str(error)) from error

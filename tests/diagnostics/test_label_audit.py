@@ -260,6 +260,13 @@ def test_ceiling_f1_and_grid_parsing():
         script.parse_grid("sym:1.5")
     with pytest.raises(ValueError, match="--grid.*'pair:0.2'"):
         script.parse_grid("pair:0.2")
+    assert script.parse_grid("cifar10n:worst,sym:0.4") == [("cifar10n", "worst"), ("sym", 0.4)]
+    with pytest.raises(ValueError, match="cifar10n:SET.*aggre.*'cifar10n:noisy'"):
+        script.parse_grid("cifar10n:noisy")
+    assert script.setting_label(("cifar10n", "aggre")) == "cifar10n aggre"
+    assert script.setting_label(("idn", 0.2)) == "idn 20%"
+    assert "dataset" not in script.grid_fields([("cifar10n", "worst"), ("sym", 0.2)])
+    assert {"dataset", "cifar_n_label"} <= script.grid_fields([("cifar10n", "worst")])
     assert script.parse_seeds(["1", " 2"]) == [1, 2]
     with pytest.raises(ValueError, match="--noise_seeds.*'1,x'"):
         script.parse_seeds(["1", "x"])
@@ -410,3 +417,33 @@ def test_a_table_with_nan_rows_is_refused():
     table[[1, 4]] = np.nan
     with pytest.raises(ValueError, match=r"must be finite. Received 2 rows .*\[1, 4\]"):
         elr_tf.find_label_issues(table, np.zeros(6, "int64"))
+
+
+def test_compare_cleanlab_on_a_human_label_set(tmp_path):
+    pytest.importorskip(
+        "cleanlab", reason="benchmark dependency: scripts/benchmarks/requirements-bench.txt"
+    )
+    from file_layouts import CIFAR10N_FLIPS, cifar10n_arrays, write_cifar10n
+
+    from elr_tf.experiment.config import TrainConfig
+
+    root = write_cifar10n(tmp_path / "cifar10n", *cifar10n_arrays(n_train=60, n_test=20))
+    script = load_script("compare_cleanlab")
+    # The flags' dataset and noise are replaced by the setting's.
+    config = TrainConfig(
+        arch="tiny_cnn", epochs=1, batch_size=16, val_fraction=0.0, data_dir=str(root), verbose=0
+    )
+    grid = script.run_grid(config, [("cifar10n", "aggre")], [3], folds=2, log=lambda _: None)
+    ((setting, seed, results),) = grid
+    assert (setting, seed) == (("cifar10n", "aggre"), 3)
+    assert results["data"]["noise"] == "cifar10_n:aggre"
+    assert results["data"]["num_train"] == 60
+    assert results[script.ELR]["num_noisy"] == CIFAR10N_FLIPS["aggre_label"]
+    # ELR's pairs sum to its count: the per-pair error lies between the
+    # count's error and the two totals added.
+    elr = results[script.ELR]
+    estimated, true = elr["num_estimated"], elr["num_noisy"]
+    assert abs(estimated - true) / true <= elr["pair_error"] <= (estimated + true) / true
+    for method in ("cleanlab, 2-fold CE", script.ON_TABLE):
+        assert results[method]["pair_error"] >= 0, method
+    assert "cifar10n aggre" in script.format_grid(grid)
