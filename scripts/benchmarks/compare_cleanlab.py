@@ -58,6 +58,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from elr_tf import checks, diagnostics  # noqa: E402
+from elr_tf.data.sources import tfds as tfds_source  # noqa: E402
 from elr_tf.diagnostics import confusions, neighbours, suspects  # noqa: E402
 from elr_tf.experiment import flags as elr_flags  # noqa: E402
 from elr_tf.experiment.assemble import assemble, load_noisy_data  # noqa: E402
@@ -85,18 +86,18 @@ CEILING_SCORES = ("combined", "margin", "self_confidence", "aum")
 
 # The grid's noise kinds and the noise models (`--noise`) they run.
 GRID_KINDS = {"sym": "symmetric", "asym": "asymmetric", "idn": "idn"}
-# Kinds whose noise is a human label set (`--cifar_n_label`) of a data set.
-REAL_KINDS = {"cifar10n": ("cifar10_n", ("aggre", "worst", "random1", "random2", "random3"))}
+# Kinds whose noise is a human label set (`--cifar_n_label`) of a data set;
+# the sets are the data set's own (`tfds.CIFAR_N_LABEL_SETS`).
+REAL_KINDS = {"cifar10n": "cifar10_n"}
 
 
 def setting_config(config, setting, seed):
     """The `TrainConfig` of one grid setting `(kind, rate or label set)` and seed."""
     kind, value = setting
     if kind in REAL_KINDS:
-        dataset = REAL_KINDS[kind][0]
         return dataclasses.replace(
             config,
-            dataset=dataset,
+            dataset=REAL_KINDS[kind],
             cifar_n_label=value,
             noise_rate=0.0,
             noise="symmetric",
@@ -201,7 +202,8 @@ def compare(config, folds=5, pictures=None):
     elr = report.metrics()
     elr["seconds"] = time.perf_counter() - start
     elr["pair_counts"] = report.pair_counts.tolist()
-    elr["true_pair_counts"] = report.true_pair_counts().tolist()
+    true_pairs = report.true_pair_counts()
+    elr["true_pair_counts"] = true_pairs.tolist()
     if pictures:
         names = data.class_names
         suspects.plot_suspects(report, train, f"{pictures}_suspects.png", class_names=names)
@@ -234,7 +236,6 @@ def compare(config, folds=5, pictures=None):
 
     start = time.perf_counter()
     pred_probs = _cross_validated_probs(dataclasses.replace(config, loss="ce"), loaded, folds)
-    true_pairs = report.true_pair_counts()
     results[cleanlab_name(folds)] = _cleanlab(train.labels, pred_probs, noisy, true_pairs)
     results[cleanlab_name(folds)]["seconds"] = time.perf_counter() - start
 
@@ -402,7 +403,7 @@ def parse_grid(text):
     for item in filter(None, (part.strip() for part in text.split(","))):
         kind, _, rate = item.partition(":")
         if kind in REAL_KINDS:
-            label_sets = REAL_KINDS[kind][1]
+            label_sets = tuple(tfds_source.CIFAR_N_LABEL_SETS[REAL_KINDS[kind]])
             if rate not in label_sets:
                 raise ValueError(
                     f"`--grid` takes {kind}:SET with SET one of {', '.join(label_sets)}. "
