@@ -17,9 +17,21 @@ noisy labels with each signal through `find_label_issues`:
   out-of-sample halves, pairs      each half predicted by the other half's network
   neighbours alone, pairs          the 30 nearest neighbours' label shares
   table + neighbours, pairs        the default (with the margins)
+  mean table, pairs                the table averaged over the epochs
+  mean table + neighbours, pairs   the same, beside the neighbours (with the margins)
 
 and prints, per signal and setting, the mean over seeds of the flags' F1,
-the score's AUROC and the error of the estimated count. No cleanlab needed.
+the score's AUROC, the error of the estimated count and the error of its
+split over the (given, true) pairs (`confusions.pair_count_error`), then
+the count the table's confident joint estimates after every epoch.
+`--nohalves` skips the two extra trainings of the out-of-sample signal.
+A `cifar10n:SET` setting reads CIFAR-10N's human label set SET, as in
+`compare_cleanlab.py`:
+
+python scripts/benchmarks/finder_signals.py --flagfile=configs/cifar10n_cpu.cfg \
+    --data_dir=DIR --num_train=10000 --grid=cifar10n:worst --noise_seeds=1 --nohalves
+
+No cleanlab needed.
 """
 
 import dataclasses
@@ -34,7 +46,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from elr_tf.diagnostics import find_label_issues, neighbours  # noqa: E402
+from elr_tf.diagnostics import find_label_issues, issue_count, neighbours  # noqa: E402
 from elr_tf.experiment import flags as elr_flags  # noqa: E402
 from elr_tf.experiment.assemble import load_noisy_data  # noqa: E402
 
@@ -44,7 +56,10 @@ SIGNALS = (
     "out-of-sample halves, pairs",
     "neighbours alone, pairs",
     "table + neighbours, pairs",
+    "mean table, pairs",
+    "mean table + neighbours, pairs",
 )
+HALVES = SIGNALS[2]
 
 
 class TableSnapshots(keras.callbacks.Callback):
@@ -59,15 +74,14 @@ class TableSnapshots(keras.callbacks.Callback):
         self.tables.append(self.model.target_table.numpy()[self.ids])
 
 
-def signals(config, k=neighbours.DEFAULT_NEIGHBOURS):
-    """Trains one setting; returns `{signal: LabelAudit}`."""
+def signals(config, k=neighbours.DEFAULT_NEIGHBOURS, halves=True):
+    """Trains one setting; returns `({signal: LabelAudit}, per-epoch counts)`."""
     loaded = load_noisy_data(config)
     data = loaded[0]
     train = data.train
     snapshots = TableSnapshots(train.ids)
     run = compare_cleanlab._fit(config, loaded, extra_callbacks=[snapshots])
     features = neighbours.embeddings(run.model, run.eval_dataset(train))
-    held_out_probs = compare_cleanlab._cross_validated_probs(config, loaded, folds=2)
     margins = run.model.average_margins.numpy()[train.ids]
     by_position = np.arange(len(train))
 
@@ -79,13 +93,27 @@ def signals(config, k=neighbours.DEFAULT_NEIGHBOURS):
     early = snapshots.tables[len(snapshots.tables) // 3]
     voters = neighbours.neighbour_label_shares(features, train.labels, data.num_classes, k=k)
     final = snapshots.tables[-1]
-    return {
+    mean = np.mean([_normalised(table) for table in snapshots.tables], axis=0)
+    reports = {
         SIGNALS[0]: audit(final, margins=margins, flag="estimate"),
         SIGNALS[1]: audit(early),
-        SIGNALS[2]: audit(held_out_probs),
         SIGNALS[3]: audit(voters),
         SIGNALS[4]: audit(final, margins=margins, embeddings=features, neighbours=k),
+        SIGNALS[5]: audit(mean),
+        SIGNALS[6]: audit(mean, margins=margins, embeddings=features, neighbours=k),
     }
+    if halves:
+        reports[HALVES] = audit(compare_cleanlab._cross_validated_probs(config, loaded, folds=2))
+    counts = [
+        int(issue_count.estimate_issue_counts(_normalised(table), train.labels).sum())
+        for table in snapshots.tables
+    ]
+    return reports, counts
+
+
+def _normalised(table):
+    totals = table.sum(axis=1, keepdims=True)
+    return table / np.where(totals > 0, totals, 1.0)
 
 
 def main(argv):
@@ -98,33 +126,36 @@ def main(argv):
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     figures = {}
-    for kind, rate in settings:
+    names = [name for name in SIGNALS if _HALVES.value or name != HALVES]
+    for setting in settings:
         for seed in seeds:
-            setting = dataclasses.replace(
-                config,
-                loss="elr",
-                noise_rate=rate,
-                noise=compare_cleanlab.GRID_KINDS[kind],
-                asymmetric=False,
-                seed=seed,
+            run_config = dataclasses.replace(
+                compare_cleanlab.setting_config(config, setting, seed), loss="elr"
             )
-            for name, report in signals(setting, k=config.audit_neighbours or 30).items():
-                m = report.metrics()
+            reports, counts = signals(
+                run_config, k=config.audit_neighbours or 30, halves=_HALVES.value
+            )
+            label = compare_cleanlab.setting_label(setting)
+            for name in names:
+                m = reports[name].metrics()
                 error = compare_cleanlab.count_error(m["num_estimated"], m["num_noisy"])
-                figures.setdefault((name, (kind, rate)), []).append((m["f1"], m["auroc"], error))
+                pairs = m.get("pair_error", np.nan)
+                row = (m["f1"], m["auroc"], error, pairs)
+                figures.setdefault((name, setting), []).append(row)
                 print(
-                    f"{kind} {rate:g} seed {seed} {name}: F1 {m['f1']:.3f} "
-                    f"AUROC {m['auroc']:.4f} count {error:+.0%}",
+                    f"{label} seed {seed} {name}: F1 {m['f1']:.3f} AUROC {m['auroc']:.4f} "
+                    f"count {error:+.0%} pairs {pairs:.0%}",
                     flush=True,
                 )
-    labels = [f"{kind} {rate:.0%}" for kind, rate in settings]
-    print(f"\nF1 / AUROC / error of the count, means over seeds {seeds}")
-    print(f"{'signal':<34}" + "".join(f"{label:>22}" for label in labels))
-    for name in SIGNALS:
+            print(f"{label} seed {seed} table count per epoch: {counts}", flush=True)
+    labels = [compare_cleanlab.setting_label(setting) for setting in settings]
+    print(f"\nF1 / AUROC / error of the count / per-pair error, means over seeds {seeds}")
+    print(f"{'signal':<34}" + "".join(f"{label:>28}" for label in labels))
+    for name in names:
         cells = []
         for setting in settings:
-            f1, auroc, error = np.mean(figures[(name, setting)], axis=0)
-            cells.append(f"{f1:.3f} {auroc:.4f} {error:+4.0%}".rjust(22))
+            f1, auroc, error, pairs = np.mean(figures[(name, setting)], axis=0)
+            cells.append(f"{f1:.3f} {auroc:.4f} {error:+4.0%} {pairs:4.0%}".rjust(28))
         print(f"{name:<34}" + "".join(cells))
 
 
@@ -134,5 +165,8 @@ if __name__ == "__main__":
         "grid", "sym:0.2,sym:0.4,sym:0.6,sym:0.8,asym:0.4,idn:0.2,idn:0.4", "As compare_cleanlab."
     )
     _SEEDS = flags.DEFINE_list("noise_seeds", ["1", "2"], "Seeds; each draws its own noise.")
+    _HALVES = flags.DEFINE_bool(
+        "halves", True, "Also train on each half for the out-of-sample signal."
+    )
     flags.FLAGS.set_default("verbose", 0)
     app.run(main)
