@@ -126,16 +126,18 @@ def main(argv):
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     figures = {}
-    names = [name for name in SIGNALS if _HALVES.value or name != HALVES]
     for setting in settings:
         for seed in seeds:
             run_config = dataclasses.replace(
                 compare_cleanlab.setting_config(config, setting, seed), loss="elr"
             )
             reports, counts = signals(
-                run_config, k=config.audit_neighbours or 30, halves=_HALVES.value
+                run_config,
+                k=config.audit_neighbours or neighbours.DEFAULT_NEIGHBOURS,
+                halves=_HALVES.value,
             )
             label = compare_cleanlab.setting_label(setting)
+            names = [name for name in SIGNALS if name in reports]
             for name in names:
                 m = reports[name].metrics()
                 error = compare_cleanlab.count_error(m["num_estimated"], m["num_noisy"])
