@@ -49,13 +49,17 @@ of each score when exactly the true number of examples is flagged.
 import dataclasses
 import json
 import os
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
+
+import run_arrays  # noqa: E402
 
 from elr_tf import checks, diagnostics  # noqa: E402
 from elr_tf.data.sources import tfds as tfds_source  # noqa: E402
@@ -124,7 +128,7 @@ def cleanlab_name(folds):
     return f"cleanlab, {folds}-fold CE"
 
 
-def compare(config, folds=5, pictures=None):
+def compare(config, folds=5, pictures=None, arrays=None):
     """Runs the label-error detectors on one noisy data set; returns their figures.
 
     Args:
@@ -136,6 +140,9 @@ def compare(config, folds=5, pictures=None):
         pictures: optional path prefix; ELR's `suspects.png` and
             `confusions.png` of this run are written as `<prefix>_suspects.png`
             and `<prefix>_confusions.png` (not timed).
+        arrays: optional `.npz` path; the run's arrays are written there
+            (`run_arrays`): the labels, ELR's table after every epoch, its
+            margins and embedding, and cleanlab's out-of-sample probabilities.
 
     Returns:
         dict of method name to `diagnostics.detection_metrics` figures plus
@@ -181,7 +188,8 @@ def compare(config, folds=5, pictures=None):
     score = None if config.audit_score == "auto" else config.audit_score
 
     start = time.perf_counter()
-    run = _fit(dataclasses.replace(config, loss="elr"), loaded)
+    snapshots = [run_arrays.TableSnapshots(train.ids)] if arrays else []
+    run = _fit(dataclasses.replace(config, loss="elr"), loaded, extra_callbacks=snapshots)
     model = run.model
     k = config.audit_neighbours
     features = neighbours.embeddings(model, run.eval_dataset(train)) if k else None
@@ -221,6 +229,17 @@ def compare(config, folds=5, pictures=None):
         elr[f"auroc_{name}"] = ranked.metrics()["auroc"]
     elr["test_accuracy"] = _accuracy(model, run.eval_dataset(data.test), data.test.labels)
     results[ELR] = elr
+    if arrays:
+        run_arrays.save(
+            arrays,
+            labels=train.labels,
+            true_labels=train.true_labels,
+            tables=np.stack(snapshots[0].tables),
+            margins=model.average_margins.numpy()[train.ids],
+            embeddings=features if k else neighbours.embeddings(model, run.eval_dataset(train)),
+            elr_seconds=elr["seconds"],
+            test_accuracy=elr["test_accuracy"],
+        )
 
     if k:
         alone = find(score, flag="estimate", features=None).metrics()
@@ -238,6 +257,10 @@ def compare(config, folds=5, pictures=None):
     pred_probs = _cross_validated_probs(dataclasses.replace(config, loss="ce"), loaded, folds)
     results[cleanlab_name(folds)] = _cleanlab(train.labels, pred_probs, noisy, true_pairs)
     results[cleanlab_name(folds)]["seconds"] = time.perf_counter() - start
+    if arrays:
+        run_arrays.save(
+            arrays, pred_probs=pred_probs, cleanlab_seconds=results[cleanlab_name(folds)]["seconds"]
+        )
 
     start = time.perf_counter()
     table = model.target_table.numpy()[train.ids].astype(np.float64)
@@ -280,7 +303,7 @@ def _cleanlab(labels, pred_probs, noisy, true_pairs):
     return result
 
 
-def run_grid(config, settings, seeds, folds=5, log=print, pictures_dir=None):
+def run_grid(config, settings, seeds, folds=5, log=print, pictures_dir=None, arrays_dir=None):
     """`compare` for every `(kind, rate)` of `settings` and every seed.
 
     Args:
@@ -294,6 +317,8 @@ def run_grid(config, settings, seeds, folds=5, log=print, pictures_dir=None):
         log: called with a one-line summary after each run.
         pictures_dir: optional folder for each run's ELR `suspects.png` and
             `confusions.png` (`<kind>_<rate>_seed<seed>_*.png`).
+        arrays_dir: optional folder for each run's arrays
+            (`run_arrays.path_for`).
 
     Returns:
         list of `((kind, rate), seed, results)`.
@@ -306,7 +331,8 @@ def run_grid(config, settings, seeds, folds=5, log=print, pictures_dir=None):
             if pictures_dir:
                 os.makedirs(pictures_dir, exist_ok=True)
                 pictures = os.path.join(pictures_dir, f"{kind}_{tag}_seed{seed}")
-            results = compare(setting_config(config, (kind, value), seed), folds, pictures)
+            arrays = run_arrays.path_for(arrays_dir, (kind, value), seed) if arrays_dir else None
+            results = compare(setting_config(config, (kind, value), seed), folds, pictures, arrays)
             grid.append(((kind, value), seed, results))
             log(
                 f"{kind} {tag} seed {seed}: "
@@ -497,7 +523,14 @@ def main(argv):
             "the seed of every run."
         )
     try:
-        grid = run_grid(config, settings, seeds, folds=_FOLDS.value, pictures_dir=_PICTURES.value)
+        grid = run_grid(
+            config,
+            settings,
+            seeds,
+            folds=_FOLDS.value,
+            pictures_dir=_PICTURES.value,
+            arrays_dir=_ARRAYS.value,
+        )
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     except ImportError as error:
@@ -540,6 +573,12 @@ if __name__ == "__main__":
         None,
         "Also write the figures to this JSON file; `load_grids` merges several "
         "(e.g. one process per seed) for `format_grid`.",
+    )
+    _ARRAYS = flags.DEFINE_string(
+        "arrays_dir",
+        None,
+        "Write each run's arrays (labels, ELR's per-epoch tables, margins, embedding, "
+        "cleanlab's out-of-sample probabilities) here, one .npz per setting and seed.",
     )
     flags.FLAGS.set_default("verbose", 0)
     app.run(main)
