@@ -57,9 +57,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
 import run_arrays  # noqa: E402
+from absl import app, flags  # noqa: E402
 
 from elr_tf import checks, diagnostics  # noqa: E402
 from elr_tf.data.sources import tfds as tfds_source  # noqa: E402
