@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from elr_tf import checks
-from elr_tf.rows import check_ids, write_rows
+from elr_tf.rows import accumulate_rows, check_ids, row_means
 
 
 def label_margin(logits, labels):
@@ -97,16 +97,12 @@ class MarginTracker(keras.layers.Layer):
         if self.validate_ids:
             ids = check_ids(ids, self.num_examples)
         margins = tf.stop_gradient(label_margin(logits, tf.reshape(labels, [-1])))
-        variable = self.sums.value
-        rows = tf.gather(variable, ids) + tf.stack([margins, tf.ones_like(margins)], axis=-1)
-        write_rows(variable, ids, rows)
+        accumulate_rows(self.sums.value, ids, margins[:, None])
         return margins
 
     def means(self):
         """float32 `[num_examples]` mean margin per id; NaN for ids never updated."""
-        sums = tf.convert_to_tensor(self.sums)
-        counts = sums[:, 1]
-        return tf.where(counts > 0, sums[:, 0] / tf.maximum(counts, 1.0), float("nan"))
+        return row_means(self.sums)[:, 0]
 
     def counts(self):
         """float32 `[num_examples]`: how many steps updated each id."""

@@ -2,10 +2,11 @@
 
 `TargetTable` and `MarginTracker` each keep one row per training example in
 a non-trainable `[num_examples, width]` variable and rewrite the batch's
-rows every step. Both need the same two things, which live here: ids
-checked against the table's size, and a write that stays correct when
-every replica of a distribution strategy holds a different slice of the
-batch.
+rows every step. They need the same things, which live here: ids checked
+against the table's size, a write that stays correct when every replica of
+a distribution strategy holds a different slice of the batch, and running
+sums (`accumulate_rows`, `row_means`) for the statistics averaged over
+training.
 """
 
 import tensorflow as tf
@@ -77,3 +78,40 @@ def _gather_from_replicas(context, ids, rows):
     all_ids = tf.where(all_valid, all_ids, all_ids[first])
     all_rows = tf.where(all_valid[:, None], all_rows, all_rows[first][None, :])
     return all_ids, all_rows
+
+
+def accumulate_rows(variable, ids, values):
+    """Adds `values` to the running sums of rows `ids` and counts the update.
+
+    `variable` is `[num_examples, width + 1]` float32: the sums of every
+    value written to a row so far, then how many there were (`row_means`
+    reads the means). The write goes through `write_rows`, so every
+    replica's copy receives the whole global batch.
+
+    Args:
+        variable: the backend `tf.Variable` of the sums (mirrored or not).
+        ids: int64 `[batch]` this replica's ids (distinct within the batch).
+        values: float `[batch, width]` this replica's values.
+
+    Example:
+
+    >>> sums = tf.Variable(tf.zeros([2, 2]))
+    >>> accumulate_rows(sums, tf.constant([1], tf.int64), tf.constant([[3.0]]))
+    >>> accumulate_rows(sums, tf.constant([1], tf.int64), tf.constant([[5.0]]))
+    >>> row_means(sums).numpy()
+    array([[nan],
+           [ 4.]], dtype=float32)
+    """
+    values = tf.cast(values, tf.float32)
+    added = tf.concat([values, tf.ones_like(values[:, :1])], axis=-1)
+    write_rows(variable, ids, tf.gather(variable, ids) + added)
+
+
+def row_means(sums, empty=float("nan")):
+    """float32 `[num_examples, width]` means of `accumulate_rows` sums.
+
+    Rows never updated hold `empty`.
+    """
+    sums = tf.convert_to_tensor(sums)
+    counts = sums[:, -1:]
+    return tf.where(counts > 0, sums[:, :-1] / tf.maximum(counts, 1.0), empty)

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from elr_tf import checks, losses
-from elr_tf.rows import check_ids, write_rows
+from elr_tf.rows import accumulate_rows, check_ids, row_means, write_rows
 
 # Storage precisions of the table. bfloat16/float16 halve its memory (a
 # WebVision-1000 table, 2.4M x 1000, is 9.6 GB in float32); the ensemble
@@ -28,6 +28,14 @@ class TargetTable(keras.layers.Layer):
     batch; `update` writes the rows of the whole global batch to every copy
     of the table (see `elr_tf.rows.write_rows`).
 
+    With `track_mean=True` the layer also keeps, per row, the mean over all
+    its updates of the row scaled to sum to 1: every example is updated once
+    per epoch, so this is the table averaged over the epochs of training
+    (`means()`). The final table of a run that has begun to memorise has
+    moved toward the wrong labels; the average keeps the epochs before, and
+    the label finder counts the wrong labels from it (docs/label_issues.md).
+    It costs a second `[num_examples, num_classes + 1]` float32 weight.
+
     Args:
         num_examples: number of rows; ids must lie in `[0, num_examples)`.
         num_classes: number of columns.
@@ -41,6 +49,7 @@ class TargetTable(keras.layers.Layer):
         validate_ids: check ids at run time (raises `InvalidArgumentError`
             naming the bad id). XLA drops run-time checks, so under
             `jit_compile=True` ids are not checked inside the step.
+        track_mean: also keep the mean of every row over its updates.
         **kwargs: passed to `keras.layers.Layer`.
 
     Example:
@@ -64,6 +73,7 @@ class TargetTable(keras.layers.Layer):
         validate_ids=True,
         storage_dtype="float32",
         placement=None,
+        track_mean=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -90,23 +100,35 @@ class TargetTable(keras.layers.Layer):
                 f"`num_classes` must be an integer >= 2. Received: num_classes={num_classes!r}"
             )
         checks.number_in("beta", beta, 0.0, 1.0, high_open=True)
+        if not isinstance(track_mean, bool):
+            raise ValueError(
+                f"`track_mean` must be True or False. Received: track_mean={track_mean!r}"
+            )
         self.num_examples = num_examples
         self.num_classes = num_classes
         self.beta = float(beta)
         self.validate_ids = validate_ids
         self.storage_dtype = storage_dtype
         self.placement = placement
+        self.track_mean = track_mean
         with tf.device("/cpu:0" if placement == "host" else None):
-            self.table = self.add_weight(
-                shape=(num_examples, num_classes),
-                initializer="zeros",
-                dtype=storage_dtype,
-                trainable=False,
-                autocast=False,
-                aggregation="only_first_replica",
-                name="targets",
+            self.table = self._row_weight(num_classes, storage_dtype, "targets")
+            # Sums of the normalised rows, then the number of updates.
+            self.mean_sums = (
+                self._row_weight(num_classes + 1, "float32", "mean_sums") if track_mean else None
             )
         self.built = True
+
+    def _row_weight(self, width, dtype, name):
+        return self.add_weight(
+            shape=(self.num_examples, width),
+            initializer="zeros",
+            dtype=dtype,
+            trainable=False,
+            autocast=False,
+            aggregation="only_first_replica",
+            name=name,
+        )
 
     def _variable(self):
         # The backend `tf.Variable` (a `MirroredVariable` under a strategy):
@@ -151,7 +173,21 @@ class TargetTable(keras.layers.Layer):
         # the table now holds (rounded the same way).
         new_rows = tf.cast(tf.cast(new_rows, self.storage_dtype), tf.float32)
         write_rows(variable, ids, new_rows)
+        if self.mean_sums is not None:
+            totals = tf.reduce_sum(new_rows, axis=-1, keepdims=True)
+            accumulate_rows(self.mean_sums.value, ids, new_rows / totals)
         return new_rows
+
+    def means(self):
+        """float32 `[num_examples, num_classes]`: every row averaged over its updates.
+
+        Each update's row is scaled to sum to 1 before it is averaged; rows
+        never updated are zero (as in the table). None unless the layer was
+        built with `track_mean=True`.
+        """
+        if self.mean_sums is None:
+            return None
+        return row_means(self.mean_sums, empty=0.0)
 
     def call(self, ids):
         return self.read(ids)
@@ -165,5 +201,6 @@ class TargetTable(keras.layers.Layer):
             validate_ids=self.validate_ids,
             storage_dtype=self.storage_dtype,
             placement=self.placement,
+            track_mean=self.track_mean,
         )
         return config

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from elr_tf.rows import check_ids, write_rows
+from elr_tf.rows import accumulate_rows, check_ids, row_means, write_rows
 
 
 def test_check_ids_flattens_to_int64_and_names_the_bound():
@@ -54,3 +54,14 @@ def test_uneven_replica_batches_reach_every_copy(mirrored, sizes):
     expected[:written] = np.stack([np.arange(written), 10 * np.arange(written)], -1)
     for copy in strategy.experimental_local_results(variable):
         np.testing.assert_array_equal(copy.numpy(), expected)
+
+
+def test_accumulate_rows_sums_and_counts_and_row_means():
+    sums = tf.Variable(tf.zeros([3, 3]))
+    accumulate_rows(sums, tf.constant([0, 2], tf.int64), tf.constant([[1.0, 2.0], [3.0, 4.0]]))
+    accumulate_rows(sums, tf.constant([2], tf.int64), tf.constant([[5.0, 0.0]]))
+    np.testing.assert_array_equal(sums.numpy(), [[1, 2, 1], [0, 0, 0], [8, 4, 2]])
+    means = row_means(sums).numpy()
+    np.testing.assert_array_equal(means[[0, 2]], [[1, 2], [4, 2]])
+    assert np.isnan(means[1]).all()
+    np.testing.assert_array_equal(row_means(sums, empty=0.0).numpy()[1], [0, 0])

@@ -110,3 +110,32 @@ def test_storage_options_round_trip_in_config():
     table = TargetTable(num_examples=3, num_classes=2, storage_dtype="bfloat16", placement="host")
     clone = TargetTable.from_config(table.get_config())
     assert (clone.storage_dtype, clone.placement) == ("bfloat16", "host")
+
+
+def test_mean_of_normalised_rows_over_updates():
+    table = TargetTable(num_examples=3, num_classes=2, beta=0.5, track_mean=True)
+    assert table.means() is not None and table.mean_sums.shape == (3, 3)
+    table.update(tf.constant([0, 2]), tf.constant([[1.0, 0.0], [0.0, 1.0]]))
+    table.update(tf.constant([0]), tf.constant([[0.0, 1.0]]))
+    # Row 0: [0.5, 0] scaled to [1, 0], then [0.25, 0.5] scaled to [1/3, 2/3];
+    # row 1 never updated stays zero; row 2: [0, 0.5] scaled to [0, 1].
+    np.testing.assert_allclose(table.means().numpy(), [[2 / 3, 1 / 3], [0, 0], [0, 1]], rtol=1e-6)
+    np.testing.assert_array_equal(table.mean_sums.numpy()[:, 2], [2, 0, 1])
+    assert TargetTable(num_examples=3, num_classes=2).means() is None
+
+
+def test_mean_inside_xla_and_in_low_precision_storage():
+    table = TargetTable(num_examples=2, num_classes=2, storage_dtype="bfloat16", track_mean=True)
+    step = tf.function(table.update, jit_compile=True)
+    for _ in range(3):
+        step(tf.constant([1]), tf.constant([[0.25, 0.75]]))
+    assert table.mean_sums.dtype == "float32"
+    np.testing.assert_allclose(table.means().numpy()[1], [0.25, 0.75], rtol=1e-2)
+
+
+def test_track_mean_is_refused_unless_a_bool_and_round_trips():
+    with pytest.raises(ValueError, match="track_mean.*Received: track_mean='yes'"):
+        TargetTable(num_examples=2, num_classes=2, track_mean="yes")
+    table = TargetTable(num_examples=2, num_classes=2, track_mean=True)
+    clone = TargetTable.from_config(table.get_config())
+    assert clone.track_mean and clone.mean_sums is not None

@@ -19,16 +19,21 @@ per example:
 - `flagged`, by one of `FLAG_RULES`. All but `"argmax"` start from an
   estimate of how many examples are wrong, per (given label, suggested
   class) pair, from the rows themselves (the confident joint of Northcutt
-  et al. 2021, `issue_count`). `"pairs"` (default) spends each pair's
+  et al. 2021, `issue_count.pair_budgets`). `"pairs"` (default) spends each pair's
   count on the examples of that given label whose row most favours that
   class over the label (`issue_count.prune_by_pair`), then the rest of the
   estimate on the highest scores; `"estimate"` flags the estimated number
   of the highest scores; `"argmax"` flags `table_class != y`.
 
-With `embeddings=` (the network's features of the audited examples, one
-forward pass: `neighbours.embeddings`), every row `P[i]` is the mean of the
-normalised table row and the share of each label among the example's
-nearest neighbours in that embedding (`neighbours.neighbour_label_shares`).
+When the model kept the table averaged over training
+(`track_table_mean=True`, the default), `T` is that average: a network
+that begins to memorise moves its final table toward the wrong labels,
+and the average keeps the epochs before. With `embeddings=` (the network's
+features of the audited examples, one forward pass: `neighbours.embeddings`),
+every row `P[i]` is the mean of the normalised table row and the share of
+each label among the example's nearest neighbours in that embedding
+(`neighbours.neighbour_label_shares`). The count reads the neighbours
+unless the run memorised (`issue_count.pair_budgets`).
 
 `find_label_issues` returns the report ranked, most suspicious first.
 
@@ -58,11 +63,10 @@ report.metrics()   # {"precision": ..., "auroc": ..., "num_estimated": ...}
 import csv
 import dataclasses
 
-import keras
 import numpy as np
 
 from elr_tf.checks import int_vector, one_of
-from elr_tf.diagnostics import confusions, issue_count, scores
+from elr_tf.diagnostics import confusions, issue_count, scores, tables
 from elr_tf.diagnostics import neighbours as neighbours_lib
 from elr_tf.diagnostics.ranking import detection_metrics
 
@@ -72,6 +76,7 @@ TRUTH_COLUMNS = ("true_label", "is_noisy")
 METRIC_NAMES = ("precision", "recall", "f1", "auroc", "auprc")
 SCORES = tuple(scores.SCORES)
 FLAG_RULES = ("pairs", "estimate", "argmax")
+TABLES = ("auto", "averaged", "final")
 # Array fields of a `LabelAudit` that describe the whole set, not one example.
 _WHOLE_SET_FIELDS = ("pair_counts",)
 
@@ -102,6 +107,12 @@ class LabelAudit:
             `num_estimated`.
         neighbours: how many embedding neighbours voted in each row (0:
             the table alone).
+        table: `"averaged"` (the table averaged over training) or
+            `"final"`: which table the rows come from.
+        count_lost: `issue_count.count_lost` of the final against the
+            averaged table, or None when only one table was given.
+        count_source: what `pair_counts` were counted from (see
+            `issue_count.pair_budgets`).
     """
 
     ids: np.ndarray
@@ -118,6 +129,9 @@ class LabelAudit:
     num_estimated: int | None = None
     pair_counts: np.ndarray | None = None
     neighbours: int = 0
+    table: str = "final"
+    count_lost: float | None = None
+    count_source: str = "table"
 
     def __len__(self):
         return len(self.ids)
@@ -254,6 +268,8 @@ def find_label_issues(
     margins=None,
     embeddings=None,
     neighbours=neighbours_lib.DEFAULT_NEIGHBOURS,
+    table="auto",
+    mean_table=None,
 ):
     """Ranks the training labels by how likely each is wrong, and flags some.
 
@@ -286,6 +302,12 @@ def find_label_issues(
         embeddings: optional float `[n, d]` embeddings aligned with
             `labels` (with `ids=None`, one per table row).
         neighbours: how many neighbours vote when `embeddings` are given.
+        table: `"averaged"` (the table averaged over training: the model's
+            `mean_target_tables`, or `mean_table`), `"final"` (the table
+            as training left it, as the finder read it before the average
+            was kept) or `"auto"` (averaged when there is one).
+        mean_table: float `[num_examples, C]` the table averaged over
+            training, for a table source (or to override a model's).
 
     Returns:
         A `LabelAudit` ranked most suspicious first (`report.ids[:k]` are
@@ -304,8 +326,25 @@ def find_label_issues(
     if score is None:
         score = "combined" if margins is not None else "self_confidence"
     one_of("score", score, SCORES)
+    one_of("table", table, TABLES)
+    final = tables.final_table(model_or_table)
+    averaged = tables.mean_table(model_or_table, mean_table, final.shape)
+    if table == "averaged" and averaged is None:
+        raise ValueError(
+            "`table='averaged'` needs the table averaged over training: a model built "
+            "with `track_table_mean=True`, or `mean_table=`. Received neither."
+        )
+    if table == "final":
+        averaged = None
+    elif table == "averaged" and not (tables.shares(final)[1] <= tables.shares(averaged)[1]).all():
+        raise ValueError(
+            "`table='averaged'` needs an averaged row for every trained example. Received "
+            "an averaged table with empty rows where the final table has values (was the "
+            "table written without training?)."
+        )
     return _verdicts(
-        model_or_table,
+        final,
+        averaged,
         labels,
         ids,
         true_labels,
@@ -318,10 +357,9 @@ def find_label_issues(
 
 
 def _verdicts(
-    model_or_table, labels, ids, true_labels, score, flag, margins, embeddings=None, neighbours=0
+    final, averaged, labels, ids, true_labels, score, flag, margins, embeddings=None, neighbours=0
 ):
-    table = _as_table(model_or_table)
-    num_rows, num_classes = table.shape
+    num_rows, num_classes = final.shape
     labels = int_vector("labels", labels)
     if true_labels is not None:
         true_labels = int_vector("true_labels", true_labels, len(labels))
@@ -337,7 +375,7 @@ def _verdicts(
         if true_labels is not None:
             true_labels = true_labels[keep]
         if embeddings is not None:
-            embeddings = _check_embeddings(embeddings, len(keep))[keep]
+            embeddings = tables.check_embeddings(embeddings, len(keep))[keep]
     else:
         ids = int_vector("ids", ids, len(labels))
         if ids.size and (ids.min() < 0 or ids.max() >= num_rows):
@@ -352,29 +390,38 @@ def _verdicts(
         )
     aum = None
     if margins is not None:
-        margins = _to_numpy(margins).astype(np.float64)
+        margins = tables.to_numpy(margins).astype(np.float64)
         if margins.shape != (num_rows,):
             raise ValueError(
                 f"`margins` must hold one value per table row, shape ({num_rows},). "
                 f"Received shape={margins.shape}"
             )
         aum = margins[ids]
-    rows = table[ids].astype(np.float64)
-    totals = rows.sum(axis=1)
-    seen = _seen(totals)
-    shares = rows / np.where(seen, totals, 1.0)[:, None]
+    final_shares, seen = tables.shares(final[ids])
+    if averaged is not None:
+        averaged_shares, averaged_seen = tables.shares(averaged[ids])
+        # A table written without training (assigned, or loaded from
+        # elsewhere) has no average behind it: the final table stands alone.
+        averaged = averaged if averaged_seen[seen].all() else None
+    table_shares = final_shares if averaged is None else averaged_shares
+    shares = table_shares.copy()
     if embeddings is not None:
-        embeddings = _check_embeddings(embeddings, len(labels))
+        embeddings = tables.check_embeddings(embeddings, len(labels))
         voters = neighbours_lib.neighbour_label_shares(
             embeddings[seen], labels[seen], num_classes, k=neighbours
         )
         shares[seen] = (shares[seen] + voters) / 2.0
+    pairs, lost, source = issue_count.pair_budgets(
+        table_shares[seen],
+        labels[seen],
+        voted=shares[seen] if embeddings is not None else None,
+        final=final_shares[seen] if averaged is not None else None,
+    )
     if aum is not None:
         aum = np.where(seen, aum, np.nan)
     stats = scores.Statistics(shares, labels, seen, aum)
     values = scores.compute(score, stats)
     table_class = np.where(seen, shares.argmax(axis=1), -1).astype(np.int64)
-    pairs = issue_count.estimate_pair_counts(shares[seen], labels[seen])
     counts = pairs.sum(axis=1)
     if flag == "argmax":
         flagged = seen & (table_class != labels)
@@ -400,72 +447,7 @@ def _verdicts(
         neighbours=int(neighbours) if embeddings is not None else 0,
         num_estimated=int(counts.sum()),
         pair_counts=pairs,
+        table="final" if averaged is None else "averaged",
+        count_lost=lost,
+        count_source=source,
     )
-
-
-def _as_table(source):
-    # A model's tables are averaged (ELR+ has two); an object may also offer
-    # a single `target_table`; anything else is the table itself.
-    if hasattr(source, "target_tables"):
-        tables = [_to_numpy(t) for t in source.target_tables]
-        if not tables or any(t.shape != tables[0].shape for t in tables):
-            raise ValueError(
-                "`target_tables` must be a non-empty list of tables of one shape. "
-                f"Received shapes: {[t.shape for t in tables]}"
-            )
-        table = np.mean(tables, axis=0)
-    elif hasattr(source, "target_table"):
-        table = _to_numpy(source.target_table)
-    elif isinstance(source, keras.Model):
-        raise ValueError(
-            f"`model_or_table` must be an ELR model (ELRModel, ELRPlusModel) or its "
-            f"target table. Received the Keras model {source.name!r} of type "
-            f"{type(source).__name__}, which keeps no target table: train it as "
-            "`ELRModel(backbone, num_examples, num_classes)` to find label issues."
-        )
-    else:
-        table = _to_numpy(source)
-    if table.ndim != 2 or table.shape[1] < 2 or not np.issubdtype(table.dtype, np.floating):
-        raise ValueError(
-            "The target table must be a float [num_examples, num_classes >= 2] "
-            f"array. Received: dtype={table.dtype}, shape={table.shape}"
-        )
-    bad = ~np.isfinite(table).all(axis=1)
-    if bad.any():
-        raise ValueError(
-            f"The target table must be finite. Received {int(bad.sum())} rows with NaN or "
-            f"inf, e.g. rows {np.flatnonzero(bad)[:5].tolist()} (a diverged run?)."
-        )
-    return table
-
-
-def count_seen(model_or_table, ids):
-    """How many of `ids` were trained on: the examples `find_label_issues` audits.
-
-    Args:
-        model_or_table: as in `find_label_issues`.
-        ids: int `[n]` table rows.
-    """
-    rows = _as_table(model_or_table)[int_vector("ids", ids)]
-    return int(np.count_nonzero(_seen(rows.sum(axis=1))))
-
-
-def _seen(totals):
-    # An all-zero row was never trained on (see the module docstring).
-    return totals > 0
-
-
-def _check_embeddings(embeddings, n):
-    embeddings = _to_numpy(embeddings)
-    if embeddings.ndim != 2 or len(embeddings) != n:
-        raise ValueError(
-            f"`embeddings` must be a [n, d] array with one row per audited example ({n}). "
-            f"Received shape={embeddings.shape}"
-        )
-    return embeddings
-
-
-def _to_numpy(value):
-    # Tensors and Keras/TF variables (mirrored ones included) all have
-    # `.numpy()` in eager mode.
-    return np.asarray(value.numpy() if hasattr(value, "numpy") else value)

@@ -333,6 +333,7 @@ def build_model(config, data, backbone_fn=None):
         "table_dtype": config.table_dtype,
         "table_placement": config.table_placement,
         "track_margins": config.track_margins,
+        "track_table_mean": config.track_table_mean,
     }
     if config.loss == "elr_plus":
         return ELRPlusModel(

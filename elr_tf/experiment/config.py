@@ -2,11 +2,10 @@
 
 A field is declared with `setting(default, help, flag=..., check=...,
 applies=...)` (`elr_tf.experiment.settings`): its command-line flag (the
-reference program's spelling where it has one, e.g. `batch_size` is
-`--bs`), its help text, its check and the runs it belongs to. `elr_tf.experiment.flags`
-defines the absl flags from these declarations, `validate` runs the checks,
-and `to_flagfile` / `from_dict` write and read them back, so adding a setting
-is one edit here.
+reference program's spelling where it has one, e.g. `batch_size` is `--bs`), its
+help text, its check and the runs it belongs to. `elr_tf.experiment.flags` defines
+the absl flags, `validate` runs the checks, and `to_flagfile` / `from_dict` write
+and read them back, so adding a setting is one edit here.
 
 Example:
 
@@ -307,10 +306,10 @@ class TrainConfig:
         check=checks.non_negative_int,
     )
     track_margins: bool = setting(
-        True,
-        "Keep each training example's logit margin averaged over training (the AUM "
-        "score of the label audit). A run saved before this setting existed resumes "
-        "without it.",
+        True, "Keep each example's logit margin averaged over training (the audit's AUM)."
+    )
+    track_table_mean: bool = setting(
+        True, "Keep the target table averaged over training (the audit counts from it)."
     )
     audit_score: str = setting(
         "auto",

@@ -13,7 +13,7 @@ import numpy as np
 from absl import logging
 
 from elr_tf.diagnostics import confusions, find_label_issues, neighbours, suspects
-from elr_tf.diagnostics.label_audit import count_seen
+from elr_tf.diagnostics.tables import count_seen
 from elr_tf.experiment.checkpointing import atomic_path, atomic_write_text
 
 

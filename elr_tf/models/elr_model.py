@@ -46,6 +46,9 @@ class ELRModel(IndexedModel):
         track_margins: keep, per id, the logit margin of the given label
             averaged over training (`average_margins`, the AUM score that
             `elr_tf.find_label_issues` can rank by; see `MarginTracker`).
+        track_table_mean: keep the table averaged over training
+            (`mean_target_table`), from which `elr_tf.find_label_issues`
+            counts the wrong labels (see `TargetTable`).
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -75,6 +78,7 @@ class ELRModel(IndexedModel):
         table_dtype="float32",
         table_placement=None,
         track_margins=True,
+        track_table_mean=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -86,7 +90,9 @@ class ELRModel(IndexedModel):
         self.num_classes = num_classes
         self.beta = float(beta)
         self.lam = float(lam)
-        self.add_target_layers(1, num_examples, num_classes, beta, table_dtype, table_placement)
+        self.add_target_layers(
+            1, num_examples, num_classes, beta, table_dtype, table_placement, track_table_mean
+        )
         self.add_margin_tracker(track_margins, num_examples)
         self.training_only_metrics = ("ce", "elr")
         self.ce_tracker = keras.metrics.Mean(name="ce")
@@ -98,6 +104,13 @@ class ELRModel(IndexedModel):
     def target_table(self):
         """The `[num_examples, num_classes]` target table as a float32 tensor."""
         return self.target_tables[0]
+
+    @property
+    def mean_target_table(self):
+        """The table averaged over training, float32 `[num_examples, num_classes]`
+        (zero rows for ids never trained on), or None with `track_table_mean=False`."""
+        means = self.mean_target_tables
+        return None if means is None else means[0]
 
     def call(self, inputs, training=None):
         inputs, _ = inputs_lib.split_index(inputs, required=False)

@@ -82,6 +82,8 @@ class ELRPlusModel(IndexedModel):
         track_margins: keep the per-id logit margin of the given label of
             the teachers' logits, averaged over training
             (`average_margins`; see `MarginTracker`).
+        track_table_mean: keep both tables averaged over training
+            (`mean_target_tables`; see `TargetTable`).
         data_order: `"separate"`: each network its own shuffle, training
             elements `{"network1": batch, "network2": batch}` as
             `elr_tf.with_index(x, y, shuffles=2)` makes; `"shared"`: one
@@ -130,6 +132,7 @@ class ELRPlusModel(IndexedModel):
         table_dtype="float32",
         table_placement=None,
         track_margins=True,
+        track_table_mean=True,
         data_order="separate",
         teacher_span="epoch",
         **kwargs,
@@ -190,7 +193,13 @@ class ELRPlusModel(IndexedModel):
         self.coef_step = coef_step
         self.label_reweighting = label_reweighting
         self.add_target_layers(
-            _NETWORKS, num_examples, num_classes, beta, table_dtype, table_placement
+            _NETWORKS,
+            num_examples,
+            num_classes,
+            beta,
+            table_dtype,
+            table_placement,
+            track_table_mean,
         )
         self.add_margin_tracker(track_margins, num_examples)
         # Written by the Mixup callback before each batch; 1 = no mixing.

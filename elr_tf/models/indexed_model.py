@@ -56,12 +56,21 @@ class IndexedModel(keras.Model):
     # The `get_config` entries that hold serialised Keras models.
     serialized_models = ()
 
-    def add_target_layers(self, count, num_examples, num_classes, beta, table_dtype, placement):
+    def add_target_layers(
+        self, count, num_examples, num_classes, beta, table_dtype, placement, track_mean
+    ):
         """Creates the model's `count` target tables (`target_layers`).
 
         Each is its own attribute (`_target_layer_<k>`), so that Keras saving
-        and `tf.train.Checkpoint` both track it.
+        and `tf.train.Checkpoint` both track it. With `track_mean` each also
+        keeps its rows averaged over training (`mean_target_tables`).
         """
+        if not isinstance(track_mean, bool):
+            raise ValueError(
+                "`track_table_mean` must be True or False. Received: "
+                f"track_table_mean={track_mean!r}"
+            )
+        self.track_table_mean = track_mean
         self._num_target_layers = count
         for k in range(count):
             name = "target_table" if count == 1 else f"target_table{k + 1}"
@@ -71,6 +80,7 @@ class IndexedModel(keras.Model):
                 beta=beta,
                 storage_dtype=table_dtype,
                 placement=placement,
+                track_mean=track_mean,
                 name=name,
             )
             setattr(self, f"_target_layer_{k}", layer)
@@ -97,6 +107,15 @@ class IndexedModel(keras.Model):
         return None if self.margin_tracker is None else self.margin_tracker.means()
 
     @property
+    def mean_target_tables(self):
+        """The tables averaged over training (`TargetTable.means`), one per
+        target layer, or None when the model was built with
+        `track_table_mean=False`."""
+        if not self.track_table_mean:
+            return None
+        return tuple(layer.means() for layer in self.target_layers)
+
+    @property
     def target_layers(self):
         """The `TargetTable` layers: one for ELR, `(T1, T2)` for ELR+."""
         return tuple(getattr(self, f"_target_layer_{k}") for k in range(self._num_target_layers))
@@ -112,6 +131,7 @@ class IndexedModel(keras.Model):
             "table_dtype": first.storage_dtype,
             "table_placement": first.placement,
             "track_margins": self.track_margins,
+            "track_table_mean": self.track_table_mean,
         }
 
     @property

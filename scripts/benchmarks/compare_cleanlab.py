@@ -135,7 +135,8 @@ def compare(config, folds=5, pictures=None, arrays=None):
             noise (`noise_rate` > 0 or a noise matrix) or real noise beside
             the truth (CIFAR-10N from its files).
             `config.loss` is ignored: (a) uses ELR, (c) cross-entropy.
-        folds: number of cross-validation folds for cleanlab, >= 2.
+        folds: number of cross-validation folds for cleanlab, >= 2; 0 skips
+            cleanlab (c, d), e.g. to keep a run's arrays for ELR alone.
         pictures: optional path prefix; ELR's `suspects.png` and
             `confusions.png` of this run are written as `<prefix>_suspects.png`
             and `<prefix>_confusions.png` (not timed).
@@ -152,10 +153,11 @@ def compare(config, folds=5, pictures=None, arrays=None):
         `ceiling_f1_<score>` for each of `CEILING_SCORES`. The key `"data"`
         describes the data.
     """
-    import cleanlab  # noqa: F401 (fails before any training when it is missing)
+    if folds != 0 and checks.positive_int("folds", folds) < 2:
+        raise ValueError(f"`folds` must be 0 or an integer >= 2. Received: folds={folds!r}")
+    if folds:
+        import cleanlab  # noqa: F401 (fails before any training when it is missing)
 
-    if checks.positive_int("folds", folds) < 2:
-        raise ValueError(f"`folds` must be an integer >= 2. Received: folds={folds!r}")
     config.validate()
     loaded = load_noisy_data(config)
     data, realised = loaded
@@ -235,6 +237,7 @@ def compare(config, folds=5, pictures=None, arrays=None):
             true_labels=train.true_labels,
             tables=np.stack(snapshots[0].tables),
             margins=model.average_margins.numpy()[train.ids],
+            mean_table=model.mean_target_table.numpy()[train.ids],
             embeddings=features if k else neighbours.embeddings(model, run.eval_dataset(train)),
             elr_seconds=elr["seconds"],
             test_accuracy=elr["test_accuracy"],
@@ -252,6 +255,8 @@ def compare(config, folds=5, pictures=None, arrays=None):
     argmax["ceiling_f1"] = elr["ceiling_f1"]
     results[ELR_ARGMAX] = argmax
 
+    if not folds:
+        return _with_count_errors(results)
     start = time.perf_counter()
     pred_probs = _cross_validated_probs(dataclasses.replace(config, loss="ce"), loaded, folds)
     results[cleanlab_name(folds)] = _cleanlab(train.labels, pred_probs, noisy, true_pairs)
@@ -266,6 +271,10 @@ def compare(config, folds=5, pictures=None, arrays=None):
     table /= table.sum(axis=1, keepdims=True)
     results[ON_TABLE] = _cleanlab(train.labels, table, noisy, true_pairs)
     results[ON_TABLE]["seconds"] = time.perf_counter() - start + elr["seconds"]
+    return _with_count_errors(results)
+
+
+def _with_count_errors(results):
     for method, figures in results.items():
         if method != "data":
             figures["count_error"] = count_error(figures["num_estimated"], figures["num_noisy"])
@@ -350,9 +359,10 @@ def format_grid(grid):
     first = grid[0][2]
     info = first["data"]
     methods = [m for m in first if m != "data"]
+    cleanlab_info = f"cleanlab {info['folds']} folds" if info["folds"] else "no cleanlab"
     lines = [
         f"{info['dataset']}, {info['num_train']} training examples, {info['arch']}, "
-        f"{info['epochs']} epochs, cleanlab {info['folds']} folds; means over seeds "
+        f"{info['epochs']} epochs, {cleanlab_info}; means over seeds "
         f"{sorted({seed for _, seed, _ in grid})}; seconds include training",
         f"{'noise':<16}{'method':<26}" + "".join(f"{label:>8}" for _, label, _ in _COLUMNS),
     ]
@@ -374,8 +384,8 @@ def format_grid(grid):
         "Ceiling: F1 when exactly the true number of wrong labels is flagged by each score "
         "(and its AUROC)"
     )
-    cleanlab = cleanlab_name(info["folds"])
-    header = [f"ELR {name}" for name in CEILING_SCORES] + [cleanlab]
+    cleanlab = [cleanlab_name(info["folds"])] if info["folds"] else []
+    header = [f"ELR {name}" for name in CEILING_SCORES] + cleanlab
     lines.append(f"{'noise':<16}" + "".join(f"{h:>24}" for h in header))
     for setting in settings:
         runs = [results for s, _, results in grid if s == setting]
@@ -386,12 +396,13 @@ def format_grid(grid):
             )
             for name in CEILING_SCORES
         ]
-        pairs.append(
+        pairs += [
             (
-                np.mean([r[cleanlab]["ceiling_f1"] for r in runs]),
-                np.mean([r[cleanlab]["auroc"] for r in runs]),
+                np.mean([r[name]["ceiling_f1"] for r in runs]),
+                np.mean([r[name]["auroc"] for r in runs]),
             )
-        )
+            for name in cleanlab
+        ]
         cells = "".join(f"{f'{f1:.3f} / {auroc:.4f}':>24}" for f1, auroc in pairs)
         lines.append(f"{setting_label(setting):<16}" + cells)
     accuracy = np.mean([r[ELR]["test_accuracy"] for _, _, r in grid])
@@ -556,7 +567,7 @@ if __name__ == "__main__":
     # Defined here rather than at import so that tests can import `compare`
     # next to other programs defining the same training flags.
     _HOLDERS = elr_flags.define_flags()
-    _FOLDS = flags.DEFINE_integer("folds", 5, "Cross-validation folds for cleanlab.")
+    _FOLDS = flags.DEFINE_integer("folds", 5, "Cross-validation folds for cleanlab; 0: ELR alone.")
     _GRID = flags.DEFINE_string(
         "grid",
         "sym:0.2,sym:0.4,sym:0.6,sym:0.8,asym:0.4,idn:0.2,idn:0.4",

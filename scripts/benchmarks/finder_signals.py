@@ -16,9 +16,12 @@ noisy labels with each signal through `find_label_issues`:
   table at 1/3, pairs              the table early in training (self-confidence)
   out-of-sample halves, pairs      each half predicted by the other half's network
   neighbours alone, pairs          the 30 nearest neighbours' label shares
-  table + neighbours, pairs        the default (with the margins)
+  table + neighbours, pairs        the final table beside the neighbours (with the margins)
   mean table, pairs                the table averaged over the epochs
   mean table + neighbours, pairs   the same, beside the neighbours (with the margins)
+  the default, pairs               find_label_issues on the run: the mean table beside
+                                   the neighbours, its count from the mean table alone
+                                   when the final table lost a fifth of its count
 
 and prints, per signal and setting, the mean over seeds of the flags' F1,
 the score's AUROC, the error of the estimated count and the error of its
@@ -42,11 +45,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare_cleanlab  # noqa: E402
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import run_arrays  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from elr_tf.diagnostics import find_label_issues, issue_count, neighbours  # noqa: E402
+from elr_tf.diagnostics import find_label_issues, issue_count, neighbours, tables  # noqa: E402
 from elr_tf.experiment import flags as elr_flags  # noqa: E402
 from elr_tf.experiment.assemble import load_noisy_data  # noqa: E402
 
@@ -58,20 +61,9 @@ SIGNALS = (
     "table + neighbours, pairs",
     "mean table, pairs",
     "mean table + neighbours, pairs",
+    "the default, pairs",
 )
 HALVES = SIGNALS[2]
-
-
-class TableSnapshots(keras.callbacks.Callback):
-    """Keeps a copy of the target table's training rows after every epoch."""
-
-    def __init__(self, ids):
-        super().__init__()
-        self.ids = ids
-        self.tables = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.tables.append(self.model.target_table.numpy()[self.ids])
 
 
 def signals(config, k=neighbours.DEFAULT_NEIGHBOURS, halves=True):
@@ -79,7 +71,7 @@ def signals(config, k=neighbours.DEFAULT_NEIGHBOURS, halves=True):
     loaded = load_noisy_data(config)
     data = loaded[0]
     train = data.train
-    snapshots = TableSnapshots(train.ids)
+    snapshots = run_arrays.TableSnapshots(train.ids)
     run = compare_cleanlab._fit(config, loaded, extra_callbacks=[snapshots])
     features = neighbours.embeddings(run.model, run.eval_dataset(train))
     margins = run.model.average_margins.numpy()[train.ids]
@@ -93,7 +85,7 @@ def signals(config, k=neighbours.DEFAULT_NEIGHBOURS, halves=True):
     early = snapshots.tables[len(snapshots.tables) // 3]
     voters = neighbours.neighbour_label_shares(features, train.labels, data.num_classes, k=k)
     final = snapshots.tables[-1]
-    mean = np.mean([_normalised(table) for table in snapshots.tables], axis=0)
+    mean = np.mean([tables.shares(table)[0] for table in snapshots.tables], axis=0)
     reports = {
         SIGNALS[0]: audit(final, margins=margins, flag="estimate"),
         SIGNALS[1]: audit(early),
@@ -101,19 +93,17 @@ def signals(config, k=neighbours.DEFAULT_NEIGHBOURS, halves=True):
         SIGNALS[4]: audit(final, margins=margins, embeddings=features, neighbours=k),
         SIGNALS[5]: audit(mean),
         SIGNALS[6]: audit(mean, margins=margins, embeddings=features, neighbours=k),
+        SIGNALS[7]: audit(
+            final, mean_table=mean, margins=margins, embeddings=features, neighbours=k
+        ),
     }
     if halves:
         reports[HALVES] = audit(compare_cleanlab._cross_validated_probs(config, loaded, folds=2))
     counts = [
-        int(issue_count.estimate_issue_counts(_normalised(table), train.labels).sum())
+        int(issue_count.estimate_issue_counts(tables.shares(table)[0], train.labels).sum())
         for table in snapshots.tables
     ]
     return reports, counts
-
-
-def _normalised(table):
-    totals = table.sum(axis=1, keepdims=True)
-    return table / np.where(totals > 0, totals, 1.0)
 
 
 def main(argv):

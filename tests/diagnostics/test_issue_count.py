@@ -117,3 +117,58 @@ def test_prune_by_pair_spends_each_budget_inside_its_pair():
     )
     with pytest.raises(ValueError, match="pair_counts"):
         issue_count.prune_by_pair(probs, labels, np.ones((2, 2)))
+
+
+def test_calibration_spreads_the_unconfident_over_their_label_row():
+    probs = np.vstack([PROBS, [0.55, 0.45]])  # label 0; confident of no class
+    labels = np.append(LABELS, 0)
+    # Row 0 counts (2, 1) of its 4 examples: scaled by 4 / 3 to (2.67, 1.33),
+    # rounded; row 1 already counts its 3.
+    joint = issue_count.confident_joint(probs, labels, calibrate=True)
+    np.testing.assert_array_equal(joint, [[3, 1], [1, 2]])
+    pairs = issue_count.estimate_pair_counts(probs, labels, calibrate=True)
+    np.testing.assert_array_equal(pairs, [[0, 1], [1, 0]])
+    # A label row with no confident example stays zero.
+    lonely = issue_count.confident_joint(
+        np.array([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0], [0.4, 0.3, 0.3]]), [0, 1, 2], calibrate=True
+    )
+    np.testing.assert_array_equal(lonely[2], [0, 0, 1])
+
+
+def _memorised_tables():
+    # 100 examples of each of 2 classes, 20 of class 0 labelled 1. The
+    # averaged table still puts them in class 0; the final one has learnt
+    # all but 5 of the flips.
+    true = np.repeat([0, 1], 100)
+    labels = true.copy()
+    labels[:20] = 1
+    averaged = np.where(np.eye(2, dtype=bool)[true], 0.875, 0.125)
+    final = averaged.copy()
+    final[5:20] = [0.125, 0.875]
+    return labels, averaged, final
+
+
+def test_count_lost_measures_what_the_final_table_gave_up():
+    labels, averaged, final = _memorised_tables()
+    assert issue_count.estimate_pair_counts(averaged, labels).sum() == 20
+    assert issue_count.count_lost(final, averaged, labels) == pytest.approx(0.75)
+    assert issue_count.count_lost(averaged, averaged, labels) == 0.0
+    clean = np.repeat([0, 1], 100)
+    assert issue_count.count_lost(averaged, averaged, clean) == 0.0  # counts nothing
+
+
+def test_pair_budgets_count_from_the_averaged_table_when_the_run_memorised():
+    labels, averaged, final = _memorised_tables()
+    # Neighbours that vote with the learnt flips hide all 20.
+    voted = (final + np.eye(2)[labels]) / 2
+    pairs, lost, source = issue_count.pair_budgets(averaged, labels, voted=voted, final=final)
+    assert (lost, source) == (pytest.approx(0.75), "averaged table, calibrated")
+    np.testing.assert_array_equal(pairs, [[0, 0], [20, 0]])
+    # A run whose table settled (nothing lost) counts from the votes.
+    pairs, lost, source = issue_count.pair_budgets(averaged, labels, voted=voted, final=averaged)
+    assert (lost, source) == (0.0, "table + neighbours")
+    np.testing.assert_array_equal(pairs, issue_count.estimate_pair_counts(voted, labels))
+    # Without a final table to compare: the table (or the votes) as before.
+    pairs, lost, source = issue_count.pair_budgets(averaged, labels)
+    assert (lost, source) == (None, "table")
+    np.testing.assert_array_equal(pairs, [[0, 0], [20, 0]])

@@ -447,3 +447,74 @@ def test_compare_cleanlab_on_a_human_label_set(tmp_path):
     for method in ("cleanlab, 2-fold CE", script.ON_TABLE):
         assert results[method]["pair_error"] >= 0, method
     assert "cifar10n aggre" in script.format_grid(grid)
+
+
+def test_the_averaged_table_is_read_when_there_is_one():
+    # The final table has learnt row 3's label (2); the averaged one has not.
+    final = TABLE.copy()
+    final[3] = [0.1, 0.1, 0.8]
+    report = _by_id(final, LABELS, mean_table=TABLE)
+    assert report.table == "averaged"
+    np.testing.assert_allclose(report.score, _by_id(TABLE, LABELS).score)
+    # The unseen/seen split follows the final table.
+    assert report.seen.all()
+    before = _by_id(final, LABELS, mean_table=TABLE, table="final")
+    assert before.table == "final" and before.count_lost is None
+    assert before.table_class[3] == 2
+    assert _by_id(final, LABELS).table == "final"  # a bare table has no average
+    with pytest.raises(ValueError, match="table='averaged'.*track_table_mean=True.*neither"):
+        _by_id(final, LABELS, table="averaged")
+    with pytest.raises(ValueError, match="table.*Received: table='mean'"):
+        _by_id(final, LABELS, table="mean")
+    with pytest.raises(ValueError, match="mean_table.*shape \\(6, 3\\).*shape=\\(2, 3\\)"):
+        _by_id(final, LABELS, mean_table=TABLE[:2])
+
+
+def test_an_empty_average_leaves_the_final_table():
+    # A table written without training has no average behind it.
+    report = _by_id(TABLE, LABELS, mean_table=np.zeros_like(TABLE))
+    assert report.table == "final"
+    np.testing.assert_allclose(report.score, _by_id(TABLE, LABELS).score)
+    with pytest.raises(ValueError, match="averaged row for every trained example"):
+        _by_id(TABLE, LABELS, mean_table=np.zeros_like(TABLE), table="averaged")
+
+
+def test_a_memorised_run_counts_from_the_averaged_table():
+    # 100 examples of each of 2 classes, 20 of class 0 labelled 1; the final
+    # table learnt 15 of the 20 flips, the averaged one none.
+    true = np.repeat([0, 1], 100)
+    labels = true.copy()
+    labels[:20] = 1
+    averaged = np.where(np.eye(2, dtype=bool)[true], 0.875, 0.125)
+    final = averaged.copy()
+    final[5:20] = [0.125, 0.875]
+    report = elr_tf.find_label_issues(final, labels, true_labels=true, mean_table=averaged)
+    assert report.count_source == "averaged table, calibrated"
+    assert report.count_lost == pytest.approx(0.75)
+    assert report.num_estimated == 20 and report.metrics()["f1"] == 1.0
+    before = elr_tf.find_label_issues(final, labels, true_labels=true, table="final")
+    assert before.num_estimated == 5
+
+
+def test_a_model_keeps_and_saves_its_averaged_table(tmp_path, seed):
+    # With a zero learning rate the predictions never change, so every
+    # normalised row of the table, and their average, is the prediction.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(24, 4)).astype("float32")
+    y = rng.integers(0, 3, 24)
+    backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model = elr_tf.ELRModel(backbone, num_examples=24, num_classes=3)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    probs = elr_tf.losses.target_estimate(elr_tf.losses.clipped_softmax(backbone(x))).numpy()
+    model.fit(elr_tf.with_index(x, y, batch_size=8, seed=0), epochs=3, verbose=0)
+    np.testing.assert_allclose(model.mean_target_table.numpy(), probs, rtol=1e-5)
+    assert elr_tf.find_label_issues(model, y).table == "averaged"
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(loaded.mean_target_table, model.mean_target_table)
+    off = elr_tf.ELRModel(backbone, num_examples=24, num_classes=3, track_table_mean=False)
+    assert off.mean_target_table is None and off.mean_target_tables is None
+    assert elr_tf.find_label_issues(off, y).table == "final"
+    with pytest.raises(ValueError, match="track_table_mean.*Received: track_table_mean=1"):
+        elr_tf.ELRModel(backbone, num_examples=24, num_classes=3, track_table_mean=1)

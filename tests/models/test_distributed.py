@@ -68,6 +68,13 @@ def _compare(reference, distributed):
     np.testing.assert_array_equal(
         model_b.margin_tracker.counts().numpy(), model_a.margin_tracker.counts().numpy()
     )
+    # So is the table averaged over training, and every copy holds all of it.
+    mean_a = model_a.mean_target_table.numpy()
+    assert np.count_nonzero(mean_a.sum(axis=1)) == mean_a.shape[0]
+    np.testing.assert_allclose(model_b.mean_target_table.numpy(), mean_a, atol=1e-6)
+    copies = model_b.target_layers[0].mean_sums.value
+    for copy in getattr(copies, "values", [copies]):
+        np.testing.assert_allclose(copy.numpy(), model_a.target_layers[0].mean_sums, atol=1e-5)
 
 
 def test_two_replicas_match_single_device(mirrored):

@@ -275,6 +275,9 @@ def test_two_replicas_match_single_device_without_mixup(mirrored):
     np.testing.assert_allclose(
         model_b.average_margins.numpy(), model_a.average_margins.numpy(), atol=1e-5
     )
+    for mean_a, mean_b in zip(model_a.mean_target_tables, model_b.mean_target_tables):
+        assert np.count_nonzero(mean_a.numpy().sum(axis=1)) == N
+        np.testing.assert_allclose(mean_b.numpy(), mean_a.numpy(), atol=1e-6)
 
 
 def test_two_replicas_with_mixup_keep_copies_identical(mirrored):
