@@ -55,16 +55,25 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import keras  # noqa: E402
+import fitting  # noqa: E402
 import numpy as np  # noqa: E402
 import run_arrays  # noqa: E402
 from absl import app, flags  # noqa: E402
+from grid_settings import (  # noqa: E402, F401 (re-exported for the other scripts)
+    GRID_KINDS,
+    REAL_KINDS,
+    count_error,
+    grid_fields,
+    parse_grid,
+    parse_seeds,
+    setting_config,
+    setting_label,
+)
 
 from elr_tf import checks, diagnostics  # noqa: E402
-from elr_tf.data.sources import tfds as tfds_source  # noqa: E402
 from elr_tf.diagnostics import confusions, neighbours, suspects  # noqa: E402
 from elr_tf.experiment import flags as elr_flags  # noqa: E402
-from elr_tf.experiment.assemble import assemble, load_noisy_data  # noqa: E402
+from elr_tf.experiment.assemble import load_noisy_data  # noqa: E402
 from elr_tf.experiment.settings import flag_name  # noqa: E402
 
 _COLUMNS = (
@@ -85,42 +94,6 @@ ELR_ARGMAX = "ELR table, argmax rule"
 ON_TABLE = "cleanlab on ELR table"
 # Scores whose ceiling (F1 at the true count) is printed.
 CEILING_SCORES = ("combined", "margin", "self_confidence", "aum")
-
-
-# The grid's noise kinds and the noise models (`--noise`) they run.
-GRID_KINDS = {"sym": "symmetric", "asym": "asymmetric", "idn": "idn"}
-# Kinds whose noise is a human label set (`--cifar_n_label`) of a data set;
-# the sets are the data set's own (`tfds.CIFAR_N_LABEL_SETS`).
-REAL_KINDS = {"cifar10n": "cifar10_n"}
-
-
-def setting_config(config, setting, seed):
-    """The `TrainConfig` of one grid setting `(kind, rate or label set)` and seed."""
-    kind, value = setting
-    if kind in REAL_KINDS:
-        return dataclasses.replace(
-            config,
-            dataset=REAL_KINDS[kind],
-            cifar_n_label=value,
-            noise_rate=0.0,
-            noise="symmetric",
-            asymmetric=False,
-            seed=seed,
-        )
-    return dataclasses.replace(
-        config, noise_rate=value, noise=GRID_KINDS[kind], asymmetric=False, seed=seed
-    )
-
-
-def setting_label(setting):
-    """`("sym", 0.4)` -> `"sym 40%"`; `("cifar10n", "worst")` -> `"cifar10n worst"`."""
-    kind, value = setting
-    return f"{kind} {value}" if kind in REAL_KINDS else f"{kind} {value:.0%}"
-
-
-def count_error(estimated, true):
-    """Relative error of an estimated count, `estimated / true - 1` (NaN if true is 0)."""
-    return estimated / true - 1.0 if true else float("nan")
 
 
 def cleanlab_name(folds):
@@ -190,7 +163,7 @@ def compare(config, folds=5, pictures=None, arrays=None):
 
     start = time.perf_counter()
     snapshots = [run_arrays.TableSnapshots(train.ids)] if arrays else []
-    run = _fit(dataclasses.replace(config, loss="elr"), loaded, extra_callbacks=snapshots)
+    run = fitting.fit(dataclasses.replace(config, loss="elr"), loaded, extra_callbacks=snapshots)
     model = run.model
     k = config.audit_neighbours
     features = neighbours.embeddings(model, run.eval_dataset(train)) if k else None
@@ -238,6 +211,7 @@ def compare(config, folds=5, pictures=None, arrays=None):
             tables=np.stack(snapshots[0].tables),
             margins=model.average_margins.numpy()[train.ids],
             mean_table=model.mean_target_table.numpy()[train.ids],
+            class_names=np.asarray(data.class_names or [], str),
             embeddings=features if k else neighbours.embeddings(model, run.eval_dataset(train)),
             elr_seconds=elr["seconds"],
             test_accuracy=elr["test_accuracy"],
@@ -258,7 +232,9 @@ def compare(config, folds=5, pictures=None, arrays=None):
     if not folds:
         return _with_count_errors(results)
     start = time.perf_counter()
-    pred_probs = _cross_validated_probs(dataclasses.replace(config, loss="ce"), loaded, folds)
+    pred_probs = fitting.cross_validated_probs(
+        dataclasses.replace(config, loss="ce"), loaded, folds
+    )
     results[cleanlab_name(folds)] = _cleanlab(train.labels, pred_probs, noisy, true_pairs)
     results[cleanlab_name(folds)]["seconds"] = time.perf_counter() - start
     if arrays:
@@ -408,101 +384,6 @@ def format_grid(grid):
     accuracy = np.mean([r[ELR]["test_accuracy"] for _, _, r in grid])
     lines.append(f"(ELR models' mean test accuracy {accuracy:.3f})")
     return "\n".join(lines)
-
-
-def grid_fields(settings):
-    """The `TrainConfig` fields the grid's settings set, whatever the flags say."""
-    fields = {"noise_rate", "noise", "asymmetric", "seed"}
-    if any(kind in REAL_KINDS for kind, _ in settings):
-        fields.add("cifar_n_label")
-        if all(kind in REAL_KINDS for kind, _ in settings):
-            fields.add("dataset")
-    return fields
-
-
-def parse_seeds(values):
-    """`["1", "2"]` -> `[1, 2]`; ValueError names `--noise_seeds`."""
-    if not values or not all(v.strip().isdigit() for v in values):
-        raise ValueError(
-            "`--noise_seeds` must be a comma-separated list of integers >= 0. Received: "
-            f"--noise_seeds={','.join(values)!r}"
-        )
-    return [int(v) for v in values]
-
-
-def parse_grid(text):
-    """`"sym:0.2,cifar10n:worst"` -> `[("sym", 0.2), ("cifar10n", "worst")]`.
-
-    ValueError names the flag.
-    """
-    settings = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        kind, _, rate = item.partition(":")
-        if kind in REAL_KINDS:
-            label_sets = tuple(tfds_source.CIFAR_N_LABEL_SETS[REAL_KINDS[kind]])
-            if rate not in label_sets:
-                raise ValueError(
-                    f"`--grid` takes {kind}:SET with SET one of {', '.join(label_sets)}. "
-                    f"Received: --grid={text!r} (item {item!r})"
-                )
-            settings.append((kind, rate))
-            continue
-        try:
-            value = float(rate)
-        except ValueError:
-            value = None
-        if kind not in GRID_KINDS or value is None or not 0.0 < value < 1.0:
-            raise ValueError(
-                "`--grid` must be a comma-separated list of KIND:RATE with KIND one of "
-                f"{', '.join(GRID_KINDS)} and 0 < RATE < 1, or "
-                f"{'/'.join(REAL_KINDS)}:SET. Received: --grid={text!r} (item {item!r})"
-            )
-        settings.append((kind, value))
-    if not settings:
-        raise ValueError(f"`--grid` must name at least one setting. Received: --grid={text!r}")
-    return settings
-
-
-def _fit(config, loaded, extra_callbacks=()):
-    # The run `train` would set up, fitted without its run directory, test
-    # evaluation and TensorBoard, so that wall times compare the methods.
-    run = assemble(config, data=loaded)
-    run.model.fit(
-        run.train_ds,
-        epochs=config.epochs,
-        verbose=config.verbose,
-        shuffle=False,
-        callbacks=[*run.callbacks(), *extra_callbacks],
-    )
-    return run
-
-
-def _cross_validated_probs(config, loaded, folds):
-    """Out-of-sample softmax probabilities of every training example."""
-    data, realised = loaded
-    train = data.train
-    fold_of = _stratified_folds(train.labels, folds, config.seed)
-    probs = np.zeros((len(train), data.num_classes))
-    for fold in range(folds):
-        held_out = fold_of == fold
-        fold_data = dataclasses.replace(data, train=train.subset(~held_out))
-        run = _fit(dataclasses.replace(config, seed=config.seed + fold), (fold_data, realised))
-        logits = run.model.predict(run.eval_dataset(train.subset(held_out)), verbose=0)
-        probs[held_out] = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
-    return probs
-
-
-def _stratified_folds(labels, folds, seed):
-    # Every class spread evenly over the folds, as cleanlab's own
-    # cross-validation does with scikit-learn's StratifiedKFold.
-    rng = np.random.default_rng(seed)
-    fold_of = np.empty(len(labels), np.int64)
-    offset = 0
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        fold_of[members] = (np.arange(len(members)) + offset) % folds
-        offset += len(members)
-    return fold_of
 
 
 def _accuracy(model, dataset, labels):

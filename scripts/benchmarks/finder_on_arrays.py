@@ -10,7 +10,9 @@ probabilities. Prints per setting (the file name without its seed) the
 means over the files of F1, AUROC, the count's error, the per-pair error
 and the wall time the run recorded (training included), the setting's
 `count_lost` (how much of the averaged table's count the final table
-lost) and where the default took its count from.
+lost) and where the default took its count from. With `--pictures_dir`,
+the default's `confusions.png` of every run, the true matrix beside it,
+is written there as `<file name>_confusions.png`.
 
 A run saved before the model kept its averaged table has the table of
 every epoch; their mean (each row scaled to sum to 1) is that average,
@@ -28,7 +30,7 @@ import numpy as np  # noqa: E402
 import run_arrays  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from elr_tf.diagnostics import find_label_issues, neighbours, tables  # noqa: E402
+from elr_tf.diagnostics import confusions, find_label_issues, neighbours, tables  # noqa: E402
 
 NOW = "ELR, averaged table"
 BEFORE = "ELR, final table"
@@ -86,6 +88,8 @@ def main(argv):
             flush=True,
         )
         groups.setdefault(setting, []).append((result, report.count_lost))
+        if _PICTURES.value:
+            _picture(path, report)
     header = f"{'F1':>7}{'AUROC':>8}{'count':>7}{'pairs':>7}{'s':>7}  runs"
     print(f"\n{'setting':<18}{'method':<22}{header}")
     for setting, runs in groups.items():
@@ -100,6 +104,24 @@ def main(argv):
         print(f"{'':<18}count_lost {lost}")
 
 
+def _picture(path, report):
+    names = run_arrays.load(path).get("class_names")
+    names = list(names) if names is not None and len(names) else _NAMES.value
+    os.makedirs(_PICTURES.value, exist_ok=True)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    confusions.plot_confusions(
+        report.pair_counts,
+        os.path.join(_PICTURES.value, f"{stem}_confusions.png"),
+        class_names=names,
+        true_counts=report.true_pair_counts(),
+        title=f"{stem}: estimated {report.num_estimated:,}, true {report.is_noisy.sum():,}",
+    )
+
+
 if __name__ == "__main__":
+    _PICTURES = flags.DEFINE_string("pictures_dir", None, "Write each run's confusions.png here.")
+    _NAMES = flags.DEFINE_list(
+        "class_names", None, "Class names for runs saved without them (in label order)."
+    )
     _K = flags.DEFINE_integer("neighbours", neighbours.DEFAULT_NEIGHBOURS, "Neighbours that vote.")
     app.run(main)

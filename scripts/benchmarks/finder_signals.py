@@ -45,6 +45,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare_cleanlab  # noqa: E402
+import fitting  # noqa: E402
 import numpy as np  # noqa: E402
 import run_arrays  # noqa: E402
 from absl import app, flags  # noqa: E402
@@ -72,7 +73,7 @@ def signals(config, k=neighbours.DEFAULT_NEIGHBOURS, halves=True):
     data = loaded[0]
     train = data.train
     snapshots = run_arrays.TableSnapshots(train.ids)
-    run = compare_cleanlab._fit(config, loaded, extra_callbacks=[snapshots])
+    run = fitting.fit(config, loaded, extra_callbacks=[snapshots])
     features = neighbours.embeddings(run.model, run.eval_dataset(train))
     margins = run.model.average_margins.numpy()[train.ids]
     by_position = np.arange(len(train))
@@ -98,7 +99,7 @@ def signals(config, k=neighbours.DEFAULT_NEIGHBOURS, halves=True):
         ),
     }
     if halves:
-        reports[HALVES] = audit(compare_cleanlab._cross_validated_probs(config, loaded, folds=2))
+        reports[HALVES] = audit(fitting.cross_validated_probs(config, loaded, folds=2))
     counts = [
         int(issue_count.estimate_issue_counts(tables.shares(table)[0], train.labels).sum())
         for table in snapshots.tables
