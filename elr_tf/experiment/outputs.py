@@ -78,6 +78,9 @@ def save_final(run, run_dir, out_dir, chief, audit_settings, timer):
         "num_flagged": int(np.count_nonzero(report.flagged)),
         "num_estimated": report.num_estimated,
         "neighbours": report.neighbours,
+        "table": report.table,
+        "count_lost": report.count_lost,
+        "count_source": report.count_source,
         "pair_counts": report.pair_counts.tolist(),
     }
     if known:

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from hand_tables import memorised_tables
 
 from elr_tf.diagnostics import issue_count
 
@@ -135,21 +136,8 @@ def test_calibration_spreads_the_unconfident_over_their_label_row():
     np.testing.assert_array_equal(lonely[2], [0, 0, 1])
 
 
-def _memorised_tables():
-    # 100 examples of each of 2 classes, 20 of class 0 labelled 1. The
-    # averaged table still puts them in class 0; the final one has learnt
-    # all but 5 of the flips.
-    true = np.repeat([0, 1], 100)
-    labels = true.copy()
-    labels[:20] = 1
-    averaged = np.where(np.eye(2, dtype=bool)[true], 0.875, 0.125)
-    final = averaged.copy()
-    final[5:20] = [0.125, 0.875]
-    return labels, averaged, final
-
-
 def test_count_lost_measures_what_the_final_table_gave_up():
-    labels, averaged, final = _memorised_tables()
+    _, labels, averaged, final = memorised_tables()
     assert issue_count.estimate_pair_counts(averaged, labels).sum() == 20
     assert issue_count.count_lost(final, averaged, labels) == pytest.approx(0.75)
     assert issue_count.count_lost(averaged, averaged, labels) == 0.0
@@ -158,7 +146,7 @@ def test_count_lost_measures_what_the_final_table_gave_up():
 
 
 def test_pair_budgets_count_from_the_averaged_table_when_the_run_memorised():
-    labels, averaged, final = _memorised_tables()
+    _, labels, averaged, final = memorised_tables()
     # Neighbours that vote with the learnt flips hide all 20.
     voted = (final + np.eye(2)[labels]) / 2
     pairs, lost, source = issue_count.pair_budgets(averaged, labels, voted=voted, final=final)

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from hand_tables import frozen_run, memorised_tables
 from script_loader import load_script
 
 import elr_tf
@@ -480,14 +481,7 @@ def test_an_empty_average_leaves_the_final_table():
 
 
 def test_a_memorised_run_counts_from_the_averaged_table():
-    # 100 examples of each of 2 classes, 20 of class 0 labelled 1; the final
-    # table learnt 15 of the 20 flips, the averaged one none.
-    true = np.repeat([0, 1], 100)
-    labels = true.copy()
-    labels[:20] = 1
-    averaged = np.where(np.eye(2, dtype=bool)[true], 0.875, 0.125)
-    final = averaged.copy()
-    final[5:20] = [0.125, 0.875]
+    true, labels, averaged, final = memorised_tables()
     report = elr_tf.find_label_issues(final, labels, true_labels=true, mean_table=averaged)
     assert report.count_source == "averaged table, calibrated"
     assert report.count_lost == pytest.approx(0.75)
@@ -497,16 +491,11 @@ def test_a_memorised_run_counts_from_the_averaged_table():
 
 
 def test_a_model_keeps_and_saves_its_averaged_table(tmp_path, seed):
-    # With a zero learning rate the predictions never change, so every
-    # normalised row of the table, and their average, is the prediction.
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(24, 4)).astype("float32")
-    y = rng.integers(0, 3, 24)
-    backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    model = elr_tf.ELRModel(backbone, num_examples=24, num_classes=3)
-    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    # The predictions never change, so every normalised row of the table,
+    # and their average, is the prediction.
+    model, x, y = frozen_run(24, 4, 3)
+    backbone = model.backbone
     probs = elr_tf.losses.target_estimate(elr_tf.losses.clipped_softmax(backbone(x))).numpy()
-    model.fit(elr_tf.with_index(x, y, batch_size=8, seed=0), epochs=3, verbose=0)
     np.testing.assert_allclose(model.mean_target_table.numpy(), probs, rtol=1e-5)
     assert elr_tf.find_label_issues(model, y).table == "averaged"
     path = str(tmp_path / "m.keras")

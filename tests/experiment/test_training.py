@@ -76,6 +76,11 @@ def test_fashion_mnist_run_writes_its_directory(tmp_path):
     # The per-pair estimate sums to the count; the truth beside it sums to
     # the wrong labels.
     assert issues["neighbours"] == 30
+    # The run kept its averaged table; the count's source follows count_lost.
+    assert issues["table"] == "averaged" and -1 <= issues["count_lost"] <= 1
+    assert issues["count_source"] == (
+        "averaged table, calibrated" if issues["count_lost"] >= 0.2 else "table + neighbours"
+    )
     assert np.sum(issues["pair_counts"]) == issues["num_estimated"]
     assert np.trace(issues["pair_counts"]) == 0
     assert np.sum(detection["true_pair_counts"]) == detection["num_noisy"]
