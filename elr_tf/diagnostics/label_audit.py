@@ -334,6 +334,11 @@ def find_label_issues(
             "`table='averaged'` needs the table averaged over training: a model built "
             "with `track_table_mean=True`, or `mean_table=`. Received neither."
         )
+    if table == "final" and mean_table is not None:
+        raise ValueError(
+            "`mean_table` is the averaged table, which `table='final'` does not read. "
+            "Received both: pass one, or table='auto'."
+        )
     if table == "final":
         averaged = None
     elif table == "averaged" and not (tables.shares(final)[1] <= tables.shares(averaged)[1]).all():

@@ -49,11 +49,10 @@ def figures(arrays, k=neighbours.DEFAULT_NEIGHBOURS):
         margins=arrays["margins"],
         embeddings=arrays["embeddings"],
         neighbours=k,
-        mean_table=averaged,
     )
     final = arrays["tables"][-1]
     reports = {
-        NOW: find_label_issues(final, **common),
+        NOW: find_label_issues(final, mean_table=averaged, **common),
         BEFORE: find_label_issues(final, table="final", **common),
     }
     result = {}

@@ -459,9 +459,11 @@ def test_the_averaged_table_is_read_when_there_is_one():
     np.testing.assert_allclose(report.score, _by_id(TABLE, LABELS).score)
     # The unseen/seen split follows the final table.
     assert report.seen.all()
-    before = _by_id(final, LABELS, mean_table=TABLE, table="final")
+    before = _by_id(final, LABELS, table="final")
     assert before.table == "final" and before.count_lost is None
     assert before.table_class[3] == 2
+    with pytest.raises(ValueError, match="mean_table.*table='final'. does not read"):
+        _by_id(final, LABELS, mean_table=TABLE, table="final")
     assert _by_id(final, LABELS).table == "final"  # a bare table has no average
     with pytest.raises(ValueError, match="table='averaged'.*track_table_mean=True.*neither"):
         _by_id(final, LABELS, table="averaged")
