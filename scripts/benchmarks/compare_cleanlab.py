@@ -340,7 +340,7 @@ def format_grid(grid):
         f"{info['dataset']}, {info['num_train']} training examples, {info['arch']}, "
         f"{info['epochs']} epochs, {cleanlab_info}; means over seeds "
         f"{sorted({seed for _, seed, _ in grid})}; seconds include training",
-        f"{'noise':<16}{'method':<26}" + "".join(f"{label:>8}" for _, label, _ in _COLUMNS),
+        f"{'noise':<18}{'method':<26}" + "".join(f"{label:>8}" for _, label, _ in _COLUMNS),
     ]
     settings = list(dict.fromkeys(setting for setting, _, _ in grid))
     for setting in settings:
@@ -353,7 +353,7 @@ def format_grid(grid):
                 # Grids saved before a column existed show NaN there.
                 value = np.mean([r[method].get(key, np.nan) for r in runs])
                 cells.append(format(value, fmt).rjust(8))
-            lines.append(f"{label:<16}{method:<26}" + "".join(cells))
+            lines.append(f"{label:<18}{method:<26}" + "".join(cells))
             label = f"({realised:.1%})" if label == setting_label(setting) else ""
     lines.append("")
     lines.append(
@@ -362,7 +362,7 @@ def format_grid(grid):
     )
     cleanlab = [cleanlab_name(info["folds"])] if info["folds"] else []
     header = [f"ELR {name}" for name in CEILING_SCORES] + cleanlab
-    lines.append(f"{'noise':<16}" + "".join(f"{h:>24}" for h in header))
+    lines.append(f"{'noise':<18}" + "".join(f"{h:>24}" for h in header))
     for setting in settings:
         runs = [results for s, _, results in grid if s == setting]
         pairs = [
@@ -380,7 +380,7 @@ def format_grid(grid):
             for name in cleanlab
         ]
         cells = "".join(f"{f'{f1:.3f} / {auroc:.4f}':>24}" for f1, auroc in pairs)
-        lines.append(f"{setting_label(setting):<16}" + cells)
+        lines.append(f"{setting_label(setting):<18}" + cells)
     accuracy = np.mean([r[ELR]["test_accuracy"] for _, _, r in grid])
     lines.append(f"(ELR models' mean test accuracy {accuracy:.3f})")
     return "\n".join(lines)
