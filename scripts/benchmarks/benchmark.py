@@ -11,7 +11,8 @@ absolute speed drifts: each comparison alternates its two contenders
 
 Parts:
   step   ELRModel vs the same backbone compiled with plain cross-entropy,
-         for each `--archs` at `--batch`, jit off and on.
+         for each `--archs` at `--batch`, jit off and on; and ELRModel
+         without the averaged table (`track_table_mean=False`) against it.
   table  TargetTable.update alone (one compiled call per step) and the
          table's memory, as num_examples x num_classes grows to WebVision-1000
          size, for float32 and bfloat16 storage.
@@ -51,6 +52,7 @@ _INPUT_SHAPES = {
     "tiny_cnn": (28, 28, 1),
     "cifar_resnet34": (32, 32, 3),
     "preact_resnet18": (32, 32, 3),
+    "resnet9_w32": (32, 32, 3),
 }
 
 
@@ -79,32 +81,39 @@ def _step_comparison(arch, batch, jit):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=jit,
     )
-    elr_model = elr_tf.ELRModel(
-        backbones.build_backbone(arch, num_classes, shape),
-        num_examples=50_000,
-        num_classes=num_classes,
-    )
-    elr_model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=jit)
+    elr_models = []
+    for track in (True, False):
+        model = elr_tf.ELRModel(
+            backbones.build_backbone(arch, num_classes, shape),
+            num_examples=50_000,
+            num_classes=num_classes,
+            track_table_mean=track,
+        )
+        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=jit)
+        elr_models.append(model)
+    contenders = [(ce_model, x)] + [(model, (x, ids)) for model in elr_models]
     # Warm-up: tracing and compilation are not part of a step's cost.
-    _timed_steps(ce_model, x, y, 2)
-    _timed_steps(elr_model, (x, ids), y, 2)
-    ce_times, elr_times = [], []
+    for model, inputs in contenders:
+        _timed_steps(model, inputs, y, 2)
+    times = [[] for _ in contenders]
     for _ in range(_ROUNDS.value):
-        ce_times.append(_timed_steps(ce_model, x, y, _STEPS.value))
-        elr_times.append(_timed_steps(elr_model, (x, ids), y, _STEPS.value))
-    ce_step, elr_step = statistics.median(ce_times), statistics.median(elr_times)
-    return ce_step, elr_step
+        for (model, inputs), kept in zip(contenders, times):
+            kept.append(_timed_steps(model, inputs, y, _STEPS.value))
+    return [statistics.median(kept) for kept in times]
 
 
 def run_step():
     print(f"\n== step time, batch {_BATCH.value} (median of {_ROUNDS.value} rounds)")
-    print(f"{'backbone':<16}{'jit':<6}{'CE ms':>10}{'ELR ms':>10}{'ELR/CE':>9}")
+    print("(ELR keeps its averaged table; 'no mean': track_table_mean=False)")
+    header = f"{'CE ms':>10}{'ELR ms':>10}{'ELR/CE':>9}{'no mean ms':>12}{'ELR/no mean':>13}"
+    print(f"{'backbone':<16}{'jit':<6}{header}")
     for arch in _ARCHS.value:
         for jit in (False, True):
-            ce_step, elr_step = _step_comparison(arch, _BATCH.value, jit)
+            ce_step, elr_step, plain_step = _step_comparison(arch, _BATCH.value, jit)
             print(
                 f"{arch:<16}{str(jit):<6}{1e3 * ce_step:>10.1f}{1e3 * elr_step:>10.1f}"
-                f"{elr_step / ce_step:>9.3f}"
+                f"{elr_step / ce_step:>9.3f}{1e3 * plain_step:>12.1f}"
+                f"{elr_step / plain_step:>13.3f}"
             )
 
 
