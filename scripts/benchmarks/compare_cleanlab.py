@@ -71,7 +71,7 @@ from grid_settings import (  # noqa: E402, F401 (re-exported for the other scrip
 )
 
 from elr_tf import checks, diagnostics  # noqa: E402
-from elr_tf.diagnostics import confusions, neighbours, suspects  # noqa: E402
+from elr_tf.diagnostics import confusions, neighbours, suspects, tables  # noqa: E402
 from elr_tf.experiment import flags as elr_flags  # noqa: E402
 from elr_tf.experiment.assemble import load_noisy_data  # noqa: E402
 from elr_tf.experiment.settings import flag_name  # noqa: E402
@@ -243,8 +243,7 @@ def compare(config, folds=5, pictures=None, arrays=None):
         )
 
     start = time.perf_counter()
-    table = model.target_table.numpy()[train.ids].astype(np.float64)
-    table /= table.sum(axis=1, keepdims=True)
+    table, _ = tables.shares(model.target_table.numpy()[train.ids])
     results[ON_TABLE] = _cleanlab(train.labels, table, noisy, true_pairs)
     results[ON_TABLE]["seconds"] = time.perf_counter() - start + elr["seconds"]
     return _with_count_errors(results)

@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import run_arrays  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from elr_tf.diagnostics import confusions, find_label_issues, neighbours, tables  # noqa: E402
+from elr_tf.diagnostics import confusions, find_label_issues, neighbours  # noqa: E402
 
 NOW = "ELR, averaged table"
 BEFORE = "ELR, final table"
@@ -42,7 +42,7 @@ def figures(arrays, k=neighbours.DEFAULT_NEIGHBOURS):
     labels, true_labels = arrays["labels"], arrays["true_labels"]
     averaged = arrays.get("mean_table")
     if averaged is None:
-        averaged = np.mean([tables.shares(t)[0] for t in arrays["tables"]], axis=0)
+        averaged = run_arrays.averaged(arrays["tables"])
     common = dict(
         labels=labels,
         true_labels=true_labels,

@@ -86,7 +86,7 @@ def signals(config, k=neighbours.DEFAULT_NEIGHBOURS, halves=True):
     early = snapshots.tables[len(snapshots.tables) // 3]
     voters = neighbours.neighbour_label_shares(features, train.labels, data.num_classes, k=k)
     final = snapshots.tables[-1]
-    mean = np.mean([tables.shares(table)[0] for table in snapshots.tables], axis=0)
+    mean = run_arrays.averaged(snapshots.tables)
     reports = {
         SIGNALS[0]: audit(final, margins=margins, flag="estimate"),
         SIGNALS[1]: audit(early),

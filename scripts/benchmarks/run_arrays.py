@@ -17,6 +17,8 @@ import os
 import keras
 import numpy as np
 
+from elr_tf.diagnostics import tables
+
 
 class TableSnapshots(keras.callbacks.Callback):
     """Keeps a copy of the target table's rows `ids` after every epoch."""
@@ -28,6 +30,16 @@ class TableSnapshots(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.tables.append(self.model.target_table.numpy()[self.ids])
+
+
+def averaged(snapshots):
+    """The table averaged over training, from its per-epoch snapshots.
+
+    Each row scaled to sum to 1, then averaged over the epochs: what a
+    model with `track_table_mean=True` keeps, since every example's row is
+    updated once per epoch.
+    """
+    return np.mean([tables.shares(table)[0] for table in snapshots], axis=0)
 
 
 def path_for(directory, setting, seed):
