@@ -45,3 +45,46 @@ def test_saved_arrays_give_the_figures_of_the_run(tmp_path):
     # Arrays add up: a second save keeps the first one's arrays.
     run_arrays.save(path, extra=np.arange(3))
     assert set(run_arrays.load(path)) == set(arrays) | {"extra"}
+
+
+def test_pair_count_rules_on_a_memorised_run(tmp_path, capsys):
+    from hand_tables import memorised_tables
+
+    pair_rules = load_script("pair_counts_on_arrays")
+    run_arrays = load_script("run_arrays")
+    true, labels, averaged, final = memorised_tables()
+    rng = np.random.default_rng(0)
+    arrays = dict(
+        labels=labels,
+        true_labels=true,
+        tables=np.stack([averaged, final]).astype("float32"),
+        mean_table=averaged,
+        margins=np.zeros(len(labels), "float32"),
+        embeddings=rng.normal(size=(len(labels), 4)).astype("float32"),
+    )
+    counted, truth = pair_rules.rules(arrays)
+    np.testing.assert_array_equal(truth, [[0, 0], [20, 0]])
+    # The run memorised (count_lost 0.75): the default counts from the
+    # averaged table, which kept all 20 flips.
+    assert pair_rules.errors(counted[pair_rules.DEFAULT], truth) == (0.0, 0.0, 0.0)
+    # The final table kept 5 of them.
+    np.testing.assert_array_equal(counted["final table"], [[0, 0], [5, 0]])
+    assert pair_rules.errors(counted["final table"], truth) == pytest.approx((0.75, 0.75, -0.75))
+    # A one-way confusion split evenly: every label on the wrong side.
+    np.testing.assert_array_equal(counted["pairs split evenly"], [[0, 10], [10, 0]])
+    assert pair_rules.errors(counted["pairs split evenly"], truth) == pytest.approx((1, 1, 0))
+    for bound in pair_rules.BOUNDS:
+        np.testing.assert_allclose(counted[bound], truth, atol=1e-6)
+    assert "confident joint of cleanlab's" not in counted
+    # Out-of-sample probabilities that see every flip.
+    arrays["pred_probs"] = averaged
+    counted, _ = pair_rules.rules(arrays)
+    np.testing.assert_array_equal(counted["confident joint of cleanlab's"], truth)
+    path = tmp_path / "hand_seed1.npz"
+    run_arrays.save(str(path), **arrays)
+    pair_rules.main(["pair_counts_on_arrays.py", str(path)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["setting", "rule"]
+    default_line = next(line for line in lines if line.split()[1] == pair_rules.DEFAULT)
+    assert default_line.split() == ["hand", "default", "0%", "0%", "+0%", "1"]
+    assert len(lines) == 1 + len(counted)

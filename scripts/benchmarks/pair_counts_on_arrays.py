@@ -1,0 +1,141 @@
+"""python scripts/benchmarks/pair_counts_on_arrays.py DIR/*.npz
+
+How far the estimated wrong labels per (given label, true class) pair are
+from the truth under other counting rules, measured on the runs
+`compare_cleanlab.py --arrays_dir=DIR` kept (`run_arrays`), without
+training. For every rule, per setting (the file name without its seed),
+the mean over the files of:
+
+- `pairs`: the per-pair error (`confusions.pair_count_error`, what the
+  finder reports);
+- `rows`: the part of it that the per-given-label totals already carry,
+  `sum_y |estimated_y - true_y| / wrong`, where `estimated_y` is the
+  row sum: a rule can only split a row across pairs once its total is
+  right;
+- `count`: the total's error.
+
+The rules:
+
+- `default`: what `find_label_issues` counts (the averaged table,
+  calibrated, on a memorising run);
+- `final table`: the calibrated confident joint of the table the run
+  ended with;
+- `label prior removed`: the averaged table with every class column
+  divided by the share of examples given that label (rows renormalised),
+  then calibrated: a network trained on the given labels leans toward
+  the labels given more often;
+- `pairs split evenly`: every symmetric pair of the default's counts
+  replaced by their mean, `(J + J.T) / 2`, as if every confusion went both
+  ways equally;
+- `confident joint of cleanlab's`: the calibrated confident joint of
+  cleanlab's out-of-sample probabilities, when the run kept them;
+- two bounds that read the truth, which no finder has: `true class totals`
+  (the default's counts scaled, by iterative proportional fitting, to the
+  given-label totals along rows and the true class totals along columns)
+  and `best epoch` (the epoch whose table's calibrated count is nearest).
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import run_arrays  # noqa: E402
+from absl import app  # noqa: E402
+
+from elr_tf.diagnostics import confusions, find_label_issues, issue_count, tables  # noqa: E402
+
+DEFAULT = "default"
+BOUNDS = ("true class totals (bound)", "best epoch (bound)")
+
+
+def rules(arrays):
+    """`{rule: [C, C] estimated pair counts}` of one kept run, and the true counts."""
+    labels, true_labels = arrays["labels"], arrays["true_labels"]
+    finals = [tables.shares(table)[0] for table in arrays["tables"]]
+    averaged = arrays.get("mean_table")
+    averaged = run_arrays.averaged(arrays["tables"]) if averaged is None else averaged
+    averaged = tables.shares(averaged)[0]
+    num_classes = averaged.shape[1]
+    report = find_label_issues(
+        arrays["tables"][-1],
+        labels,
+        true_labels=true_labels,
+        mean_table=averaged,
+        margins=arrays["margins"],
+        embeddings=arrays["embeddings"],
+    )
+    truth = report.true_pair_counts()
+    default = report.pair_counts
+    given = np.bincount(labels, minlength=num_classes)
+    unleaned = averaged / np.maximum(given, 1)[None, :]
+    unleaned /= unleaned.sum(axis=1, keepdims=True)
+    counted = {
+        DEFAULT: default,
+        "final table": issue_count.estimate_pair_counts(finals[-1], labels, calibrate=True),
+        "label prior removed": issue_count.estimate_pair_counts(unleaned, labels, calibrate=True),
+        "pairs split evenly": (default + default.T) / 2,
+    }
+    if "pred_probs" in arrays:
+        counted["confident joint of cleanlab's"] = issue_count.estimate_pair_counts(
+            arrays["pred_probs"], labels, calibrate=True
+        )
+    true_totals = np.bincount(true_labels, minlength=num_classes)
+    counted[BOUNDS[0]] = fit_totals(default, given, true_totals)
+    per_epoch = [issue_count.estimate_pair_counts(t, labels, calibrate=True) for t in finals]
+    counted[BOUNDS[1]] = min(per_epoch, key=lambda c: confusions.pair_count_error(c, truth))
+    return counted, truth
+
+
+def fit_totals(pair_counts, given_totals, true_totals, iterations=200):
+    """Off-diagonal counts scaled so the joint has the given row and column totals.
+
+    The joint is the pair counts with the diagonal filled so each row sums
+    to its given-label total; iterative proportional fitting then scales it
+    to `given_totals` along rows and `true_totals` along columns.
+
+    Example:
+
+    >>> np.round(fit_totals([[0, 2], [2, 0]], np.array([10, 10]), np.array([8, 12])), 2)
+    array([[0.  , 3.18],
+           [1.18, 0.  ]])
+    """
+    joint = np.asarray(pair_counts, np.float64).copy()
+    np.fill_diagonal(joint, 0)
+    np.fill_diagonal(joint, np.maximum(given_totals - joint.sum(axis=1), 0))
+    joint += 1e-9
+    for _ in range(iterations):
+        joint *= (given_totals / joint.sum(axis=1))[:, None]
+        joint *= (true_totals / joint.sum(axis=0))[None, :]
+    np.fill_diagonal(joint, 0)
+    return joint
+
+
+def errors(estimated, truth):
+    """`(pairs, rows, count)` errors of `estimated` pair counts against `truth`."""
+    wrong = truth.sum()
+    rows = np.abs(estimated.sum(axis=1) - truth.sum(axis=1)).sum() / wrong
+    return confusions.pair_count_error(estimated, truth), rows, estimated.sum() / wrong - 1
+
+
+def main(argv):
+    paths = argv[1:]
+    if not paths:
+        raise app.UsageError("Give the .npz files compare_cleanlab.py --arrays_dir wrote.")
+    groups = {}
+    for path in paths:
+        setting = os.path.basename(path).rsplit("_seed", 1)[0]
+        counted, truth = rules(run_arrays.load(path))
+        for name, estimated in counted.items():
+            groups.setdefault(setting, {}).setdefault(name, []).append(errors(estimated, truth))
+    print(f"{'setting':<18}{'rule':<30}{'pairs':>7}{'rows':>7}{'count':>7}  runs")
+    for setting, by_rule in groups.items():
+        for name, rows in by_rule.items():
+            pairs, row_error, count = np.mean(rows, axis=0)
+            print(f"{setting:<18}{name:<30}{pairs:7.0%}{row_error:7.0%}{count:+7.0%}  {len(rows)}")
+
+
+if __name__ == "__main__":
+    app.run(main)
