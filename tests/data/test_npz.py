@@ -37,6 +37,7 @@ def test_without_class_names_there_are_none(tmp_path):
         (np.array([0, 1, 2]), r"1-D array of strings.*dtype=int64"),
         (np.array([["cat", "dog", "emu"]]), r"1-D array of strings.*shape=\(1, 3\)"),
         (np.array(["cat", "dog", "cat"]), r"each class differently.*\['cat'\]"),
+        (np.array([b"cat", b"d\xf6g", b"emu"]), r"UTF-8 text.*b'd\\xf6g', not UTF-8 at byte 1"),
     ],
 )
 def test_bad_class_names_are_refused(tmp_path, names, message):

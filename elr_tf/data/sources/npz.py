@@ -80,7 +80,13 @@ def _class_names(path, names, num_classes):
             f"{path}: `{_CLASS_NAMES}` must be a 1-D array of strings, one per class. "
             f"Received: dtype={names.dtype}, shape={names.shape}"
         )
-    names = tuple(n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names.tolist())
+    try:
+        names = tuple(n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names.tolist())
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path}: `{_CLASS_NAMES}` must be UTF-8 text when stored as bytes. Received "
+            f"{error.object!r}, not UTF-8 at byte {error.start}"
+        ) from None
     if len(names) != num_classes:
         raise ValueError(
             f"{path}: `{_CLASS_NAMES}` must name the {num_classes} classes of the labels "
