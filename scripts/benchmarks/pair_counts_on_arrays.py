@@ -1,4 +1,4 @@
-"""python scripts/benchmarks/pair_counts_on_arrays.py DIR/*.npz
+"""python scripts/benchmarks/pair_counts_on_arrays.py DIR/*.npz [--runs=RUN,...]
 
 How far the estimated wrong labels per (given label, true class) pair are
 from the truth under other counting rules, measured on the runs
@@ -33,8 +33,14 @@ The rules:
   (the default's counts scaled, by iterative proportional fitting, to the
   given-label totals along rows and the true class totals along columns)
   and `best epoch` (the epoch whose table's calibrated count is nearest).
+
+`--runs` also reads `scripts/train.py` run directories (trained with the
+averaged table kept and the true labels known): the default's counts from
+their `summary.json`, the tables from `model.keras` and `targets.npy`.
+Such a run keeps no per-epoch tables: its "best epoch" is its final table.
 """
 
+import json
 import os
 import sys
 
@@ -43,7 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import run_arrays  # noqa: E402
-from absl import app  # noqa: E402
+from absl import app, flags  # noqa: E402
 
 from elr_tf.diagnostics import confusions, find_label_issues, issue_count, tables  # noqa: E402
 
@@ -54,11 +60,8 @@ BOUNDS = ("true class totals (bound)", "best epoch (bound)")
 def rules(arrays):
     """`{rule: [C, C] estimated pair counts}` of one kept run, and the true counts."""
     labels, true_labels = arrays["labels"], arrays["true_labels"]
-    finals = [tables.shares(table)[0] for table in arrays["tables"]]
     averaged = arrays.get("mean_table")
     averaged = run_arrays.averaged(arrays["tables"]) if averaged is None else averaged
-    averaged = tables.shares(averaged)[0]
-    num_classes = averaged.shape[1]
     report = find_label_issues(
         arrays["tables"][-1],
         labels,
@@ -67,8 +70,52 @@ def rules(arrays):
         margins=arrays["margins"],
         embeddings=arrays["embeddings"],
     )
-    truth = report.true_pair_counts()
-    default = report.pair_counts
+    return counted_by_rule(
+        labels,
+        true_labels,
+        report.pair_counts,
+        averaged,
+        arrays["tables"],
+        arrays.get("pred_probs"),
+    )
+
+
+def run_rules(run_dir):
+    """`rules` of a `scripts/train.py` run, from the files it wrote.
+
+    The default's counts are the run's own (`summary.json`); the averaged
+    table comes from `model.keras`, the final one from `targets.npy`. The
+    run keeps no per-epoch tables, so its "best epoch" is the final one.
+    """
+    import keras
+
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        default = np.asarray(json.load(f)["label_issues"]["pair_counts"])
+    labels = np.load(os.path.join(run_dir, "noisy_labels.npy"))
+    true_labels = np.load(os.path.join(run_dir, "true_labels.npy"))
+    used = (labels >= 0) & (true_labels >= 0)
+    model = keras.models.load_model(os.path.join(run_dir, "model.keras"))
+    averaged = np.asarray(model.mean_target_table)[used]
+    final = np.load(os.path.join(run_dir, "targets.npy"))[used]
+    return counted_by_rule(labels[used], true_labels[used], default, averaged, final[None])
+
+
+def counted_by_rule(labels, true_labels, default, averaged, per_epoch, pred_probs=None):
+    """The counts of every rule (module docstring) and the true counts.
+
+    Args:
+        labels, true_labels: int `[n]` given and true labels.
+        default: `[C, C]` the finder's own pair counts.
+        averaged: `[n, C]` the table averaged over training.
+        per_epoch: `[E, n, C]` the table after each epoch, the last the
+            final one.
+        pred_probs: optional `[n, C]` cleanlab's out-of-sample
+            probabilities.
+    """
+    averaged = tables.shares(averaged)[0]
+    finals = [tables.shares(table)[0] for table in per_epoch]
+    num_classes = averaged.shape[1]
+    truth = confusions.true_pair_counts(labels, true_labels, num_classes)
     given = np.bincount(labels, minlength=num_classes)
     unleaned = averaged / np.maximum(given, 1)[None, :]
     unleaned /= unleaned.sum(axis=1, keepdims=True)
@@ -78,14 +125,14 @@ def rules(arrays):
         "label prior removed": issue_count.estimate_pair_counts(unleaned, labels, calibrate=True),
         "pairs split evenly": (default + default.T) / 2,
     }
-    if "pred_probs" in arrays:
+    if pred_probs is not None:
         counted["confident joint of cleanlab's"] = issue_count.estimate_pair_counts(
-            arrays["pred_probs"], labels, calibrate=True
+            pred_probs, labels, calibrate=True
         )
     true_totals = np.bincount(true_labels, minlength=num_classes)
     counted[BOUNDS[0]] = fit_totals(default, given, true_totals)
-    per_epoch = [issue_count.estimate_pair_counts(t, labels, calibrate=True) for t in finals]
-    counted[BOUNDS[1]] = min(per_epoch, key=lambda c: confusions.pair_count_error(c, truth))
+    each = [issue_count.estimate_pair_counts(table, labels, calibrate=True) for table in finals]
+    counted[BOUNDS[1]] = min(each, key=lambda c: confusions.pair_count_error(c, truth))
     return counted, truth
 
 
@@ -120,14 +167,20 @@ def errors(estimated, truth):
     return confusions.pair_count_error(estimated, truth), rows, estimated.sum() / wrong - 1
 
 
-def main(argv):
-    paths = argv[1:]
+def main(argv, runs=()):
+    paths = argv[1:] + [(run, None) for run in runs or ()]
     if not paths:
-        raise app.UsageError("Give the .npz files compare_cleanlab.py --arrays_dir wrote.")
+        raise app.UsageError(
+            "Give the .npz files compare_cleanlab.py --arrays_dir wrote, or --runs."
+        )
     groups = {}
     for path in paths:
-        setting = os.path.basename(path).rsplit("_seed", 1)[0]
-        counted, truth = rules(run_arrays.load(path))
+        if isinstance(path, tuple):
+            setting = os.path.basename(os.path.normpath(path[0]))
+            counted, truth = run_rules(path[0])
+        else:
+            setting = os.path.basename(path).rsplit("_seed", 1)[0]
+            counted, truth = rules(run_arrays.load(path))
         for name, estimated in counted.items():
             groups.setdefault(setting, {}).setdefault(name, []).append(errors(estimated, truth))
     print(f"{'setting':<18}{'rule':<30}{'pairs':>7}{'rows':>7}{'count':>7}  runs")
@@ -138,4 +191,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _RUNS = flags.DEFINE_list(
+        "runs", None, "Also read these scripts/train.py run directories (module docstring)."
+    )
+    app.run(lambda argv: main(argv, _RUNS.value))

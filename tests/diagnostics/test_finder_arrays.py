@@ -88,3 +88,38 @@ def test_pair_count_rules_on_a_memorised_run(tmp_path, capsys):
     default_line = next(line for line in lines if line.split()[1] == pair_rules.DEFAULT)
     assert default_line.split() == ["hand", "default", "0%", "0%", "+0%", "1"]
     assert len(lines) == 1 + len(counted)
+
+
+def test_pair_count_rules_read_a_training_run(tmp_path, capsys):
+    import json
+
+    from hand_tables import frozen_run
+
+    from elr_tf.diagnostics import issue_count, tables
+
+    pair_rules = load_script("pair_counts_on_arrays")
+    model, _, labels = frozen_run(40, 3, 2, epochs=2)
+    true_labels = labels.copy()
+    true_labels[:6] = 1 - true_labels[:6]
+    run = tmp_path / "run"
+    run.mkdir()
+    model.save(run / "model.keras")
+    np.save(run / "targets.npy", model.target_table.numpy())
+    # Id 39 unused (-1): left out of every count.
+    np.save(run / "noisy_labels.npy", np.where(np.arange(40) == 39, -1, labels))
+    np.save(run / "true_labels.npy", np.where(np.arange(40) == 39, -1, true_labels))
+    default = [[0, 2], [3, 0]]
+    (run / "summary.json").write_text(json.dumps({"label_issues": {"pair_counts": default}}))
+    counted, truth = pair_rules.run_rules(str(run))
+    used = np.arange(39)
+    np.testing.assert_array_equal(counted[pair_rules.DEFAULT], default)
+    np.testing.assert_array_equal(
+        truth, [[0, np.sum(labels[:6] == 0)], [np.sum(labels[:6] == 1), 0]]
+    )
+    final = tables.shares(model.target_table.numpy()[used])[0]
+    expected = issue_count.estimate_pair_counts(final, labels[used], calibrate=True)
+    np.testing.assert_array_equal(counted["final table"], expected)
+    # No per-epoch tables: the best epoch is the final table.
+    np.testing.assert_array_equal(counted[pair_rules.BOUNDS[1]], expected)
+    pair_rules.main(["pair_counts_on_arrays.py"], runs=[str(run)])
+    assert "run" in capsys.readouterr().out.split()
