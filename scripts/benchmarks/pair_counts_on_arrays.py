@@ -36,7 +36,7 @@ The rules:
 
 `--runs` also reads `scripts/train.py` run directories (trained with the
 averaged table kept and the true labels known): the default's counts from
-their `summary.json`, the tables from `model.keras` and `targets.npy`.
+their `summary.json`, the tables from `model.keras`.
 Such a run keeps no per-epoch tables: its "best epoch" is its final table.
 """
 
@@ -83,9 +83,10 @@ def rules(arrays):
 def run_rules(run_dir):
     """`rules` of a `scripts/train.py` run, from the files it wrote.
 
-    The default's counts are the run's own (`summary.json`); the averaged
-    table comes from `model.keras`, the final one from `targets.npy`. The
-    run keeps no per-epoch tables, so its "best epoch" is the final one.
+    The default's counts are the run's own (`summary.json`); the final and
+    the averaged table come from `model.keras` (ELR+: the mean of its
+    two). The run keeps no per-epoch tables, so its "best epoch" is the
+    final one.
     """
     import keras
 
@@ -95,9 +96,14 @@ def run_rules(run_dir):
     true_labels = np.load(os.path.join(run_dir, "true_labels.npy"))
     used = (labels >= 0) & (true_labels >= 0)
     model = keras.models.load_model(os.path.join(run_dir, "model.keras"))
-    averaged = np.asarray(model.mean_target_table)[used]
-    final = np.load(os.path.join(run_dir, "targets.npy"))[used]
-    return counted_by_rule(labels[used], true_labels[used], default, averaged, final[None])
+    averaged = tables.mean_table(model)
+    if averaged is None:
+        raise ValueError(
+            f"{run_dir}: the model kept no averaged table (trained with "
+            "--notrack_table_mean); the rules read it."
+        )
+    final = tables.final_table(model)[used]
+    return counted_by_rule(labels[used], true_labels[used], default, averaged[used], final[None])
 
 
 def counted_by_rule(labels, true_labels, default, averaged, per_epoch, pred_probs=None):
@@ -168,19 +174,17 @@ def errors(estimated, truth):
 
 
 def main(argv, runs=()):
-    paths = argv[1:] + [(run, None) for run in runs or ()]
-    if not paths:
+    if len(argv) < 2 and not runs:
         raise app.UsageError(
             "Give the .npz files compare_cleanlab.py --arrays_dir wrote, or --runs."
         )
+    measured = [
+        (os.path.basename(path).rsplit("_seed", 1)[0], rules(run_arrays.load(path)))
+        for path in argv[1:]
+    ]
+    measured += [(os.path.basename(os.path.normpath(run)), run_rules(run)) for run in runs or ()]
     groups = {}
-    for path in paths:
-        if isinstance(path, tuple):
-            setting = os.path.basename(os.path.normpath(path[0]))
-            counted, truth = run_rules(path[0])
-        else:
-            setting = os.path.basename(path).rsplit("_seed", 1)[0]
-            counted, truth = rules(run_arrays.load(path))
+    for setting, (counted, truth) in measured:
         for name, estimated in counted.items():
             groups.setdefault(setting, {}).setdefault(name, []).append(errors(estimated, truth))
     print(f"{'setting':<18}{'rule':<30}{'pairs':>7}{'rows':>7}{'count':>7}  runs")

@@ -1,12 +1,15 @@
 """The arrays a finder benchmark keeps reproduce its figures without training."""
 
+import json
 import os
 
 import numpy as np
 import pytest
+from hand_tables import frozen_run, memorised_tables
 from script_loader import load_script
 
 from elr_tf.data import FASHION_MNIST_DIR
+from elr_tf.diagnostics import issue_count, tables
 from elr_tf.experiment.config import TrainConfig
 
 
@@ -48,8 +51,6 @@ def test_saved_arrays_give_the_figures_of_the_run(tmp_path):
 
 
 def test_pair_count_rules_on_a_memorised_run(tmp_path, capsys):
-    from hand_tables import memorised_tables
-
     pair_rules = load_script("pair_counts_on_arrays")
     run_arrays = load_script("run_arrays")
     true, labels, averaged, final = memorised_tables()
@@ -91,12 +92,6 @@ def test_pair_count_rules_on_a_memorised_run(tmp_path, capsys):
 
 
 def test_pair_count_rules_read_a_training_run(tmp_path, capsys):
-    import json
-
-    from hand_tables import frozen_run
-
-    from elr_tf.diagnostics import issue_count, tables
-
     pair_rules = load_script("pair_counts_on_arrays")
     model, _, labels = frozen_run(40, 3, 2, epochs=2)
     true_labels = labels.copy()
@@ -104,7 +99,6 @@ def test_pair_count_rules_read_a_training_run(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     model.save(run / "model.keras")
-    np.save(run / "targets.npy", model.target_table.numpy())
     # Id 39 unused (-1): left out of every count.
     np.save(run / "noisy_labels.npy", np.where(np.arange(40) == 39, -1, labels))
     np.save(run / "true_labels.npy", np.where(np.arange(40) == 39, -1, true_labels))
@@ -123,3 +117,8 @@ def test_pair_count_rules_read_a_training_run(tmp_path, capsys):
     np.testing.assert_array_equal(counted[pair_rules.BOUNDS[1]], expected)
     pair_rules.main(["pair_counts_on_arrays.py"], runs=[str(run)])
     assert "run" in capsys.readouterr().out.split()
+    # A run that kept no averaged table is refused by name.
+    plain, _, _ = frozen_run(40, 3, 2, epochs=1, track_table_mean=False)
+    plain.save(run / "model.keras")
+    with pytest.raises(ValueError, match=f"{run}: the model kept no averaged table"):
+        pair_rules.run_rules(str(run))
