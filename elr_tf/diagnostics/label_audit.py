@@ -33,7 +33,8 @@ features of the audited examples, one forward pass: `neighbours.embeddings`),
 every row `P[i]` is the mean of the normalised table row and the share of
 each label among the example's nearest neighbours in that embedding
 (`neighbours.neighbour_label_shares`). The count reads the neighbours
-unless the run memorised (`issue_count.pair_budgets`).
+unless the run memorised or a sixth of the rows are confident of no class
+(`issue_count.pair_budgets`).
 
 `find_label_issues` returns the report ranked, most suspicious first.
 
@@ -111,6 +112,8 @@ class LabelAudit:
             `"final"`: which table the rows come from.
         count_lost: `issue_count.count_lost` of the final against the
             averaged table, or None when only one table was given.
+        unplaced: the share of the seen examples confident of no class
+            in the table the count reads (`issue_count.unplaced`).
         count_source: what `pair_counts` were counted from (see
             `issue_count.pair_budgets`).
     """
@@ -131,6 +134,7 @@ class LabelAudit:
     neighbours: int = 0
     table: str = "final"
     count_lost: float | None = None
+    unplaced: float | None = None
     count_source: str = "table"
 
     def __len__(self):
@@ -416,7 +420,7 @@ def _verdicts(
             embeddings[seen], labels[seen], num_classes, k=neighbours
         )
         shares[seen] = (shares[seen] + voters) / 2.0
-    pairs, lost, source = issue_count.pair_budgets(
+    budgets = issue_count.pair_budgets(
         table_shares[seen],
         labels[seen],
         voted=shares[seen] if embeddings is not None else None,
@@ -427,6 +431,7 @@ def _verdicts(
     stats = scores.Statistics(shares, labels, seen, aum)
     values = scores.compute(score, stats)
     table_class = np.where(seen, shares.argmax(axis=1), -1).astype(np.int64)
+    pairs = budgets.pair_counts
     counts = pairs.sum(axis=1)
     if flag == "argmax":
         flagged = seen & (table_class != labels)
@@ -453,6 +458,7 @@ def _verdicts(
         num_estimated=int(counts.sum()),
         pair_counts=pairs,
         table="final" if averaged is None else "averaged",
-        count_lost=lost,
-        count_source=source,
+        count_lost=budgets.lost,
+        unplaced=budgets.unplaced,
+        count_source=budgets.source,
     )

@@ -23,6 +23,40 @@ def save_labels(run_dir, data):
     _save_npy(os.path.join(run_dir, "true_labels.npy"), data.labels_by_id(true_labels=True))
 
 
+def audit(model, data, audit_neighbours, train_eval, audit_settings):
+    """The run's `find_label_issues` report of its training labels (`audit.csv`).
+
+    Args:
+        model: the trained `ELRModel` or `ELRPlusModel`.
+        data: its `NoisyData`.
+        audit_neighbours: `--audit_neighbours`, how many embedding
+            neighbours vote; at most every other trained example does.
+        train_eval: an evaluation pipeline of `data.train`, for the
+            embeddings.
+        audit_settings: `find_label_issues` keywords (`score`, `flag`).
+    """
+    # The summary records how many neighbours voted.
+    k = min(audit_neighbours, count_seen(model, data.train.ids) - 1)
+    features = neighbours.embeddings(model, train_eval) if k > 0 else None
+    return find_label_issues(
+        model,
+        data.train.labels,
+        ids=data.train.ids,
+        true_labels=data.train.true_labels,
+        embeddings=features,
+        neighbours=k,
+        **audit_settings,
+    )
+
+
+def audit_keywords(config):
+    """The `find_label_issues` keywords of `--audit_score` and `--audit_flag`."""
+    return {
+        "score": None if config.audit_score == "auto" else config.audit_score,
+        "flag": config.audit_flag,
+    }
+
+
 def save_final(run, run_dir, out_dir, chief, audit_settings, timer):
     """Writes the final files of a trained `run`; returns the summary dict.
 
@@ -42,19 +76,8 @@ def save_final(run, run_dir, out_dir, chief, audit_settings, timer):
     if chief:
         with atomic_path(os.path.join(run_dir, "model.keras")) as tmp:
             model.save(tmp)
-    # At most `--audit_neighbours` vote: every other trained example when
-    # there are fewer (the summary records how many did).
-    k = min(config.audit_neighbours, count_seen(model, data.train.ids) - 1)
-    features = neighbours.embeddings(model, run.eval_dataset(data.train)) if k > 0 else None
-    report = find_label_issues(
-        model,
-        data.train.labels,
-        ids=data.train.ids,
-        true_labels=data.train.true_labels,
-        embeddings=features,
-        neighbours=k,
-        **audit_settings,
-    )
+    train_eval = run.eval_dataset(data.train)
+    report = audit(model, data, config.audit_neighbours, train_eval, audit_settings)
     with atomic_path(os.path.join(out_dir, "audit.csv")) as tmp:
         report.to_csv(tmp, class_names=data.class_names)
     known = has_true_labels(data.train)
@@ -80,6 +103,7 @@ def save_final(run, run_dir, out_dir, chief, audit_settings, timer):
         "neighbours": report.neighbours,
         "table": report.table,
         "count_lost": report.count_lost,
+        "unplaced": report.unplaced,
         "count_source": report.count_source,
         "pair_counts": report.pair_counts.tolist(),
     }

@@ -112,10 +112,7 @@ def _train_in(run, run_dir, chief, callbacks):
             f"already trained. Received: --epochs={config.epochs}"
         )
     _check_audit_neighbours(run)
-    audit_settings = {
-        "score": None if config.audit_score == "auto" else config.audit_score,
-        "flag": config.audit_flag,
-    }
+    audit_settings = outputs.audit_keywords(config)
     timer = EpochTimer()
     guard = NonFiniteGuard(
         advice=f"The last good checkpoint in {checkpoint_dir} is intact (resume with --resume)."

@@ -79,7 +79,8 @@ def main(argv):
         setting = os.path.basename(path).rsplit("_seed", 1)[0]
         result, report = figures(run_arrays.load(path), _K.value)
         print(
-            f"{os.path.basename(path)}: count_lost {report.count_lost:.2f}, count from "
+            f"{os.path.basename(path)}: count_lost {report.count_lost:.2f}, unplaced "
+            f"{report.unplaced:.2f}, count from "
             f"{report.count_source}; "
             + "; ".join(
                 f"{name} F1 {row[0]:.3f} count {row[2]:+.0%}" for name, row in result.items()

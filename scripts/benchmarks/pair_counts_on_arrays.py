@@ -20,6 +20,9 @@ The rules:
   calibrated, on a memorising run);
 - `final table`: the calibrated confident joint of the table the run
   ended with;
+- `averaged table, calibrated`: the calibrated confident joint of the
+  averaged table, without the neighbours: what the default counts on a
+  memorising run, applied to every run;
 - `label prior removed`: the averaged table with every class column
   divided by the share of examples given that label (rows renormalised),
   then calibrated: a network trained on the given labels leans toward
@@ -54,6 +57,7 @@ from absl import app, flags  # noqa: E402
 from elr_tf.diagnostics import confusions, find_label_issues, issue_count, tables  # noqa: E402
 
 DEFAULT = "default"
+CALIBRATED = "averaged table, calibrated"
 BOUNDS = ("true class totals (bound)", "best epoch (bound)")
 
 
@@ -128,6 +132,7 @@ def counted_by_rule(labels, true_labels, default, averaged, per_epoch, pred_prob
     counted = {
         DEFAULT: default,
         "final table": issue_count.estimate_pair_counts(finals[-1], labels, calibrate=True),
+        CALIBRATED: issue_count.estimate_pair_counts(averaged, labels, calibrate=True),
         "label prior removed": issue_count.estimate_pair_counts(unleaned, labels, calibrate=True),
         "pairs split evenly": (default + default.T) / 2,
     }
@@ -187,11 +192,14 @@ def main(argv, runs=()):
     for setting, (counted, truth) in measured:
         for name, estimated in counted.items():
             groups.setdefault(setting, {}).setdefault(name, []).append(errors(estimated, truth))
-    print(f"{'setting':<18}{'rule':<30}{'pairs':>7}{'rows':>7}{'count':>7}  runs")
+    # Run directories' names can be long: the column fits the longest.
+    width = max([18] + [len(setting) + 2 for setting in groups])
+    print(f"{'setting':<{width}}{'rule':<30}{'pairs':>7}{'rows':>7}{'count':>7}  runs")
     for setting, by_rule in groups.items():
         for name, rows in by_rule.items():
             pairs, row_error, count = np.mean(rows, axis=0)
-            print(f"{setting:<18}{name:<30}{pairs:7.0%}{row_error:7.0%}{count:+7.0%}  {len(rows)}")
+            cells = f"{pairs:7.0%}{row_error:7.0%}{count:+7.0%}  {len(rows)}"
+            print(f"{setting:<{width}}{name:<30}{cells}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from script_loader import load_script
 from elr_tf.data import FASHION_MNIST_DIR
 from elr_tf.diagnostics import issue_count, tables
 from elr_tf.experiment.config import TrainConfig
+from elr_tf.experiment.train import train
 
 
 def test_saved_arrays_give_the_figures_of_the_run(tmp_path):
@@ -68,6 +69,7 @@ def test_pair_count_rules_on_a_memorised_run(tmp_path, capsys):
     # The run memorised (count_lost 0.75): the default counts from the
     # averaged table, which kept all 20 flips.
     assert pair_rules.errors(counted[pair_rules.DEFAULT], truth) == (0.0, 0.0, 0.0)
+    np.testing.assert_array_equal(counted[pair_rules.CALIBRATED], counted[pair_rules.DEFAULT])
     # The final table kept 5 of them.
     np.testing.assert_array_equal(counted["final table"], [[0, 0], [5, 0]])
     assert pair_rules.errors(counted["final table"], truth) == pytest.approx((0.75, 0.75, -0.75))
@@ -96,7 +98,8 @@ def test_pair_count_rules_read_a_training_run(tmp_path, capsys):
     model, _, labels = frozen_run(40, 3, 2, epochs=2)
     true_labels = labels.copy()
     true_labels[:6] = 1 - true_labels[:6]
-    run = tmp_path / "run"
+    # A name longer than the setting column's 18 characters.
+    run = tmp_path / "a_run_with_a_long_name"
     run.mkdir()
     model.save(run / "model.keras")
     # Id 39 unused (-1): left out of every count.
@@ -115,10 +118,54 @@ def test_pair_count_rules_read_a_training_run(tmp_path, capsys):
     np.testing.assert_array_equal(counted["final table"], expected)
     # No per-epoch tables: the best epoch is the final table.
     np.testing.assert_array_equal(counted[pair_rules.BOUNDS[1]], expected)
+    averaged = tables.shares(model.mean_target_table.numpy()[used])[0]
+    np.testing.assert_array_equal(
+        counted[pair_rules.CALIBRATED],
+        issue_count.estimate_pair_counts(averaged, labels[used], calibrate=True),
+    )
     pair_rules.main(["pair_counts_on_arrays.py"], runs=[str(run)])
-    assert "run" in capsys.readouterr().out.split()
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert [line.split()[0] for line in lines] == [run.name] * len(counted)
     # A run that kept no averaged table is refused by name.
     plain, _, _ = frozen_run(40, 3, 2, epochs=1, track_table_mean=False)
     plain.save(run / "model.keras")
     with pytest.raises(ValueError, match=f"{run}: the model kept no averaged table"):
         pair_rules.run_rules(str(run))
+
+
+def test_finder_on_runs_repeats_the_audit_a_run_wrote(tmp_path, capsys):
+    if not os.path.exists(os.path.join(FASHION_MNIST_DIR, "train-labels-idx1-ubyte.gz")):
+        pytest.skip("needs the Fashion-MNIST files (scripts/setup.sh installs them)")
+    on_runs = load_script("finder_on_runs")
+    config = TrainConfig(
+        arch="tiny_cnn",
+        num_train=300,
+        epochs=2,
+        batch_size=64,
+        noise_rate=0.4,
+        seed=0,
+        verbose=0,
+        output_dir=str(tmp_path),
+        name="fm_run",
+    )
+    run_dir = train(config)["run_dir"]
+    now, then, report = on_runs.audit_run(run_dir)
+    # The finder has not changed since the run: the same figures.
+    for key in ("f1", "auroc", "num_estimated", "num_noisy", "pair_error"):
+        assert now[key] == pytest.approx(then[key]), key
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        issues = json.load(f)["label_issues"]
+    assert (report.count_source, report.unplaced) == (
+        issues["count_source"],
+        pytest.approx(issues["unplaced"]),
+    )
+    on_runs.main(["finder_on_runs.py", run_dir])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["run", "finder"]
+    assert lines[1].split()[:2] == ["fm_run", "run"]
+    assert lines[2].split()[0] == "now" and report.count_source in lines[2]
+    # A run that did not know its true labels cannot be measured.
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        json.dump({"label_issues": issues}, f)
+    with pytest.raises(ValueError, match=f"{run_dir}: its summary.json has no label_detection"):
+        on_runs.audit_run(run_dir)

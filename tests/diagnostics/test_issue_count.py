@@ -149,14 +149,60 @@ def test_pair_budgets_count_from_the_averaged_table_when_the_run_memorised():
     _, labels, averaged, final = memorised_tables()
     # Neighbours that vote with the learnt flips hide all 20.
     voted = (final + np.eye(2)[labels]) / 2
-    pairs, lost, source = issue_count.pair_budgets(averaged, labels, voted=voted, final=final)
-    assert (lost, source) == (pytest.approx(0.75), "averaged table, calibrated")
+    pairs, lost, unplaced, source = issue_count.pair_budgets(
+        averaged, labels, voted=voted, final=final
+    )
+    assert (lost, unplaced, source) == (pytest.approx(0.75), 0.0, "averaged table, calibrated")
     np.testing.assert_array_equal(pairs, [[0, 0], [20, 0]])
     # A run whose table settled (nothing lost) counts from the votes.
-    pairs, lost, source = issue_count.pair_budgets(averaged, labels, voted=voted, final=averaged)
+    pairs, lost, _, source = issue_count.pair_budgets(averaged, labels, voted=voted, final=averaged)
     assert (lost, source) == (0.0, "table + neighbours")
     np.testing.assert_array_equal(pairs, issue_count.estimate_pair_counts(voted, labels))
     # Without a final table to compare: the table (or the votes) as before.
-    pairs, lost, source = issue_count.pair_budgets(averaged, labels)
+    pairs, lost, _, source = issue_count.pair_budgets(averaged, labels)
     assert (lost, source) == (None, "table")
     np.testing.assert_array_equal(pairs, [[0, 0], [20, 0]])
+
+
+def unsure_table():
+    """`(probs, labels)`: 10 of 80 labels wrong, the table unsure of half of them.
+
+    40 examples labelled 0, all of class 0; 40 labelled 1: 30 of class 1,
+    5 of class 0 the table places there, 5 of class 0 it is unsure of.
+    It is unsure of 10 of the clean 0s too: 15 of the 80 rows (0.1875)
+    reach neither class's threshold.
+    """
+    labels = np.repeat([0, 1], 40)
+    probs = np.tile([0.9, 0.1], (80, 1))
+    probs[30:40] = [0.6, 0.4]
+    probs[40:70] = [0.1, 0.9]
+    probs[75:80] = [0.55, 0.45]
+    return probs, labels
+
+
+def test_unplaced_is_the_share_confident_of_no_class():
+    probs, labels = unsure_table()
+    assert issue_count.unplaced(probs, labels) == pytest.approx(15 / 80)
+    assert issue_count.unplaced(probs[:0], labels[:0]) == 0.0
+    # The uncalibrated joint counts the unplaced rows nowhere.
+    assert issue_count.confident_joint(probs, labels).sum() == 80 - 15
+
+
+def test_pair_budgets_calibrate_when_a_sixth_is_unplaced():
+    probs, labels = unsure_table()
+    # The table takes its 15 unplaced rows for clean: 5 of the 10 flips.
+    np.testing.assert_array_equal(issue_count.estimate_pair_counts(probs, labels), [[0, 0], [5, 0]])
+    # 0.1875 >= UNPLACED: the calibrated joint spreads them, 5 * 40 / 35.
+    budgets = issue_count.pair_budgets(probs, labels, voted=probs)
+    assert issue_count.UNPLACED == pytest.approx(1 / 6)
+    assert (budgets.unplaced, budgets.source) == (pytest.approx(0.1875), "table, calibrated")
+    np.testing.assert_array_equal(budgets.pair_counts, [[0, 0], [6, 0]])
+    # Beside a final table that lost nothing: the averaged table, calibrated.
+    budgets = issue_count.pair_budgets(probs, labels, voted=probs, final=probs)
+    assert (budgets.lost, budgets.source) == (0.0, "averaged table, calibrated")
+    # With the clean 0s placed, 5 of 80 (below a sixth) are unplaced: the
+    # votes count as they are.
+    probs[30:40] = [0.9, 0.1]
+    budgets = issue_count.pair_budgets(probs, labels, voted=probs)
+    assert (budgets.unplaced, budgets.source) == (pytest.approx(5 / 80), "table + neighbours")
+    np.testing.assert_array_equal(budgets.pair_counts, [[0, 0], [5, 0]])

@@ -76,10 +76,13 @@ def test_fashion_mnist_run_writes_its_directory(tmp_path):
     # The per-pair estimate sums to the count; the truth beside it sums to
     # the wrong labels.
     assert issues["neighbours"] == 30
-    # The run kept its averaged table; the count's source follows count_lost.
+    # The run kept its averaged table; the count's source follows count_lost
+    # and the unplaced share.
     assert issues["table"] == "averaged" and -1 <= issues["count_lost"] <= 1
+    assert 0 <= issues["unplaced"] <= 1
+    calibrated = issues["count_lost"] >= 0.2 or issues["unplaced"] >= 1 / 6
     assert issues["count_source"] == (
-        "averaged table, calibrated" if issues["count_lost"] >= 0.2 else "table + neighbours"
+        "averaged table, calibrated" if calibrated else "table + neighbours"
     )
     assert np.sum(issues["pair_counts"]) == issues["num_estimated"]
     assert np.trace(issues["pair_counts"]) == 0
