@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hand_tables import memorised_tables
+from hand_tables import memorised_tables, unsure_table
 
 from elr_tf.diagnostics import issue_count
 
@@ -162,22 +162,6 @@ def test_pair_budgets_count_from_the_averaged_table_when_the_run_memorised():
     pairs, lost, _, source = issue_count.pair_budgets(averaged, labels)
     assert (lost, source) == (None, "table")
     np.testing.assert_array_equal(pairs, [[0, 0], [20, 0]])
-
-
-def unsure_table():
-    """`(probs, labels)`: 10 of 80 labels wrong, the table unsure of half of them.
-
-    40 examples labelled 0, all of class 0; 40 labelled 1: 30 of class 1,
-    5 of class 0 the table places there, 5 of class 0 it is unsure of.
-    It is unsure of 10 of the clean 0s too: 15 of the 80 rows (0.1875)
-    reach neither class's threshold.
-    """
-    labels = np.repeat([0, 1], 40)
-    probs = np.tile([0.9, 0.1], (80, 1))
-    probs[30:40] = [0.6, 0.4]
-    probs[40:70] = [0.1, 0.9]
-    probs[75:80] = [0.55, 0.45]
-    return probs, labels
 
 
 def test_unplaced_is_the_share_confident_of_no_class():

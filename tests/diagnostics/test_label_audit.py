@@ -5,39 +5,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from hand_tables import frozen_run, memorised_tables
+from hand_tables import LABELS, TABLE, TRUE, by_id
 from script_loader import load_script
 
 import elr_tf
 from elr_tf.diagnostics import audit_callback, label_audit
 
-# Six examples, three classes. Rows 0-2 agree with their label; row 3 and 4
-# point elsewhere; row 5 is a tie between the label (0) and class 1. Row
-# sums differ (0.5, 1, 0.3...) as they do early in training.
-TABLE = np.array(
-    [
-        [0.40, 0.05, 0.05],  # label 0, sums to 0.5
-        [0.10, 0.80, 0.10],  # label 1
-        [0.00, 0.10, 0.20],  # label 2, sums to 0.3
-        [0.70, 0.20, 0.10],  # label 2 -> flagged, table class 0
-        [0.10, 0.60, 0.30],  # label 0 -> flagged, table class 1
-        [0.40, 0.40, 0.20],  # label 1, tie with class 0 -> argmax 0, flagged
-    ],
-    dtype=np.float32,
-)
-LABELS = np.array([0, 1, 2, 2, 0, 1])
-TRUE = np.array([0, 1, 1, 0, 1, 1])  # wrong labels: rows 2, 3, 4
-
-
-def _by_id(model_or_table, labels, **kwargs):
-    # The table's self-confidence and argmax flags, in id order.
-    return elr_tf.find_label_issues(
-        model_or_table, labels, score="self_confidence", flag="argmax", **kwargs
-    ).by_id()
-
 
 def test_hand_table_scores_margins_and_flags():
-    report = _by_id(TABLE, LABELS, true_labels=TRUE)
+    report = by_id(TABLE, LABELS, true_labels=TRUE)
     np.testing.assert_array_equal(report.ids, np.arange(6))
     np.testing.assert_array_equal(report.table_class, [0, 1, 2, 0, 1, 0])
     np.testing.assert_array_equal(report.flagged, [False, False, False, True, True, True])
@@ -51,7 +27,7 @@ def test_hand_table_scores_margins_and_flags():
 
 
 def test_hand_table_detection_metrics():
-    metrics = _by_id(TABLE, LABELS, true_labels=TRUE).metrics()
+    metrics = by_id(TABLE, LABELS, true_labels=TRUE).metrics()
     # Flags 3, 4, 5; noisy 2, 3, 4: TP=2, FP=1, FN=1.
     assert metrics["precision"] == pytest.approx(2 / 3)
     assert metrics["recall"] == pytest.approx(2 / 3)
@@ -69,7 +45,7 @@ def test_unseen_rows_and_unused_ids():
     table = np.vstack([TABLE, np.zeros((2, 3), np.float32)])
     labels = np.append(LABELS, [-1, 2])  # id 6 unused, id 7 never trained
     true = np.append(TRUE, [-1, 0])
-    report = _by_id(table, labels, true_labels=true)
+    report = by_id(table, labels, true_labels=true)
     np.testing.assert_array_equal(report.ids, [0, 1, 2, 3, 4, 5, 7])
     assert not report.seen[-1] and not report.flagged[-1]
     assert report.table_class[-1] == -1 and math.isnan(report.score[-1])
@@ -81,13 +57,13 @@ def test_unseen_rows_and_unused_ids():
 def test_unknown_true_labels_are_left_out():
     true = TRUE.copy()
     true[2] = -1
-    metrics = _by_id(TABLE, LABELS, true_labels=true).metrics()
+    metrics = by_id(TABLE, LABELS, true_labels=true).metrics()
     assert metrics["num_examples"] == 5 and metrics["num_noisy"] == 2
     assert metrics["recall"] == 1.0
 
 
 def test_explicit_ids_select_rows():
-    report = _by_id(TABLE, LABELS[[4, 1]], ids=[4, 1], true_labels=TRUE[[4, 1]])
+    report = by_id(TABLE, LABELS[[4, 1]], ids=[4, 1], true_labels=TRUE[[4, 1]])
     np.testing.assert_array_equal(report.ids, [1, 4])
     np.testing.assert_array_equal(report.table_class, [1, 1])
     np.testing.assert_array_equal(report.flagged, [False, True])
@@ -95,18 +71,18 @@ def test_explicit_ids_select_rows():
 
 def test_ranked_puts_suspicious_first_and_unseen_last():
     table = np.vstack([np.zeros((1, 3), np.float32), TABLE])
-    report = _by_id(table, np.append(1, LABELS)).ranked()
+    report = by_id(table, np.append(1, LABELS)).ranked()
     # Ids 4 and 5 both score 0.9 up to float32 rounding.
     assert set(report.ids[:2]) == {4, 5}
     np.testing.assert_array_equal(report.ids[2:], [6, 3, 1, 2, 0])
     np.testing.assert_array_equal(np.diff(report.score[:-1]) <= 0, True)
     # Exact ties keep id order.
-    tied = _by_id(np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]]), np.array([1, 1, 1]))
+    tied = by_id(np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]]), np.array([1, 1, 1]))
     np.testing.assert_array_equal(tied.ranked().ids, [1, 2, 0])
 
 
 def test_csv_columns(tmp_path):
-    report = _by_id(TABLE, LABELS, true_labels=TRUE)
+    report = by_id(TABLE, LABELS, true_labels=TRUE)
     report.to_csv(tmp_path / "audit.csv")
     with open(tmp_path / "audit.csv") as f:
         rows = list(csv.DictReader(f))
@@ -124,7 +100,7 @@ def test_csv_columns(tmp_path):
     assert [int(r["is_noisy"]) for r in rows] == [0, 0, 1, 1, 1, 0]
     assert float(rows[3]["score"]) == pytest.approx(0.9)
 
-    _by_id(TABLE, LABELS).to_csv(tmp_path / "plain.csv")
+    by_id(TABLE, LABELS).to_csv(tmp_path / "plain.csv")
     with open(tmp_path / "plain.csv") as f:
         header = next(csv.reader(f))
     assert header == ["id", "label", "table_class", "score", "margin", "flagged"]
@@ -137,29 +113,29 @@ def test_sources_model_tables_and_tensors():
     class HasTable:
         target_table = tf.constant(TABLE)
 
-    expected = _by_id(TABLE, LABELS).score
-    np.testing.assert_allclose(_by_id(HasTable(), LABELS).score, expected)
-    np.testing.assert_allclose(_by_id(tf.constant(TABLE), LABELS).score, expected)
+    expected = by_id(TABLE, LABELS).score
+    np.testing.assert_allclose(by_id(HasTable(), LABELS).score, expected)
+    np.testing.assert_allclose(by_id(tf.constant(TABLE), LABELS).score, expected)
 
-    averaged = _by_id(TwoTables(), LABELS)
+    averaged = by_id(TwoTables(), LABELS)
     np.testing.assert_array_equal(averaged.table_class[:2], [0, 1])  # (T + T[:, ::-1]) / 2
     np.testing.assert_allclose(averaged.score[1], 0.2, rtol=1e-6)
 
     backbone = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
     model = elr_tf.ELRModel(backbone, num_examples=6, num_classes=3)
     model.target_layers[0].table.assign(TABLE)
-    np.testing.assert_allclose(_by_id(model, LABELS).score, expected)
+    np.testing.assert_allclose(by_id(model, LABELS).score, expected)
 
 
 def test_bad_arguments_name_the_value():
     with pytest.raises(ValueError, match="labels.*\\[0, 3\\).*max=3"):
-        _by_id(TABLE, np.array([0, 1, 2, 3, 0, 0]))
+        by_id(TABLE, np.array([0, 1, 2, 3, 0, 0]))
     with pytest.raises(ValueError, match="one label per table row"):
-        _by_id(TABLE, LABELS[:3])
+        by_id(TABLE, LABELS[:3])
     with pytest.raises(ValueError, match="ids.*max=9"):
-        _by_id(TABLE, LABELS[:2], ids=[0, 9])
+        by_id(TABLE, LABELS[:2], ids=[0, 9])
     with pytest.raises(ValueError, match="shape=\\(6,\\)"):
-        _by_id(TABLE[:, 0], LABELS)
+        by_id(TABLE[:, 0], LABELS)
 
 
 def _blobs(n, noise_rate, seed=0):
@@ -275,7 +251,7 @@ def test_ceiling_f1_and_grid_parsing():
 
 def test_csv_with_class_names(tmp_path):
     names = ["cat", "dog", "fox"]
-    _by_id(TABLE, LABELS, true_labels=TRUE).to_csv(tmp_path / "n.csv", class_names=names)
+    by_id(TABLE, LABELS, true_labels=TRUE).to_csv(tmp_path / "n.csv", class_names=names)
     with open(tmp_path / "n.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[-3:] == ["label_name", "table_class_name", "true_label_name"]
@@ -448,64 +424,3 @@ def test_compare_cleanlab_on_a_human_label_set(tmp_path):
     for method in ("cleanlab, 2-fold CE", script.ON_TABLE):
         assert results[method]["pair_error"] >= 0, method
     assert "cifar10n aggre" in script.format_grid(grid)
-
-
-def test_the_averaged_table_is_read_when_there_is_one():
-    # The final table has learnt row 3's label (2); the averaged one has not.
-    final = TABLE.copy()
-    final[3] = [0.1, 0.1, 0.8]
-    report = _by_id(final, LABELS, mean_table=TABLE)
-    assert report.table == "averaged"
-    np.testing.assert_allclose(report.score, _by_id(TABLE, LABELS).score)
-    # The unseen/seen split follows the final table.
-    assert report.seen.all()
-    before = _by_id(final, LABELS, table="final")
-    assert before.table == "final" and before.count_lost is None
-    assert before.table_class[3] == 2
-    with pytest.raises(ValueError, match="mean_table.*table='final'. does not read"):
-        _by_id(final, LABELS, mean_table=TABLE, table="final")
-    assert _by_id(final, LABELS).table == "final"  # a bare table has no average
-    with pytest.raises(ValueError, match="table='averaged'.*track_table_mean=True.*neither"):
-        _by_id(final, LABELS, table="averaged")
-    with pytest.raises(ValueError, match="table.*Received: table='mean'"):
-        _by_id(final, LABELS, table="mean")
-    with pytest.raises(ValueError, match="mean_table.*shape \\(6, 3\\).*shape=\\(2, 3\\)"):
-        _by_id(final, LABELS, mean_table=TABLE[:2])
-
-
-def test_an_empty_average_leaves_the_final_table():
-    # A table written without training has no average behind it.
-    report = _by_id(TABLE, LABELS, mean_table=np.zeros_like(TABLE))
-    assert report.table == "final"
-    np.testing.assert_allclose(report.score, _by_id(TABLE, LABELS).score)
-    with pytest.raises(ValueError, match="averaged row for every trained example"):
-        _by_id(TABLE, LABELS, mean_table=np.zeros_like(TABLE), table="averaged")
-
-
-def test_a_memorised_run_counts_from_the_averaged_table():
-    true, labels, averaged, final = memorised_tables()
-    report = elr_tf.find_label_issues(final, labels, true_labels=true, mean_table=averaged)
-    assert report.count_source == "averaged table, calibrated"
-    assert report.count_lost == pytest.approx(0.75)
-    assert report.num_estimated == 20 and report.metrics()["f1"] == 1.0
-    before = elr_tf.find_label_issues(final, labels, true_labels=true, table="final")
-    assert before.num_estimated == 5
-
-
-def test_a_model_keeps_and_saves_its_averaged_table(tmp_path, seed):
-    # The predictions never change, so every normalised row of the table,
-    # and their average, is the prediction.
-    model, x, y = frozen_run(24, 4, 3)
-    backbone = model.backbone
-    probs = elr_tf.losses.target_estimate(elr_tf.losses.clipped_softmax(backbone(x))).numpy()
-    np.testing.assert_allclose(model.mean_target_table.numpy(), probs, rtol=1e-5)
-    assert elr_tf.find_label_issues(model, y).table == "averaged"
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    np.testing.assert_array_equal(loaded.mean_target_table, model.mean_target_table)
-    off = elr_tf.ELRModel(backbone, num_examples=24, num_classes=3, track_table_mean=False)
-    assert off.mean_target_table is None and off.mean_target_tables is None
-    assert elr_tf.find_label_issues(off, y).table == "final"
-    with pytest.raises(ValueError, match="track_table_mean.*Received: track_table_mean=1"):
-        elr_tf.ELRModel(backbone, num_examples=24, num_classes=3, track_table_mean=1)
