@@ -18,11 +18,14 @@ the truth beside it such as CIFAR-10N), and their data must be where
 
 import json
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 from absl import app  # noqa: E402
+from grid_settings import count_error  # noqa: E402
 
 from elr_tf.data import make_eval_dataset  # noqa: E402
 from elr_tf.experiment import assemble, outputs  # noqa: E402
@@ -58,7 +61,7 @@ def audit_run(run_dir):
 
 def row(figures):
     """The printed cells of one figures dict."""
-    error = figures["num_estimated"] / figures["num_noisy"] - 1
+    error = count_error(figures["num_estimated"], figures["num_noisy"])
     return (
         f"{figures['f1']:7.3f}{figures['auroc']:8.4f}{figures['num_estimated']:10d}"
         f"{error:+7.0%}{figures.get('pair_error', float('nan')):7.0%}"

@@ -10,6 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from elr_tf.data import FASHION_MNIST_DIR
+from elr_tf.diagnostics import issue_count
 from elr_tf.experiment import checkpointing
 from elr_tf.experiment.assemble import make_strategy
 from elr_tf.experiment.config import TrainConfig
@@ -80,7 +81,9 @@ def test_fashion_mnist_run_writes_its_directory(tmp_path):
     # and the unplaced share.
     assert issues["table"] == "averaged" and -1 <= issues["count_lost"] <= 1
     assert 0 <= issues["unplaced"] <= 1
-    calibrated = issues["count_lost"] >= 0.2 or issues["unplaced"] >= 1 / 6
+    calibrated = (
+        issues["count_lost"] >= issue_count.MEMORISED or issues["unplaced"] >= issue_count.UNPLACED
+    )
     assert issues["count_source"] == (
         "averaged table, calibrated" if calibrated else "table + neighbours"
     )
